@@ -27,7 +27,7 @@ FIXTURE_TASKS = ["trainfix/similar/parity", "trainfix/similar/animal", "trainfix
 
 
 def examples_for(tasks: list[str], limit: int, tokenizer: Any) -> tuple[list[Any], list[str]]:
-    from taskgrove.registry import build_registry
+    from taskgrove.tasks.builtin import build_registry
     from taskgrove.train.data import build_tasks, task_examples
 
     registry = build_registry([ROOT / "tests" / "fixtures" / "train" / "tasks.py"])

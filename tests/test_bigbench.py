@@ -14,9 +14,10 @@ import pytest
 from scripted import ScriptedModel
 
 from taskgrove.config import build_config
-from taskgrove.executor import Executor
+from taskgrove.runner.executor import Executor
 from taskgrove.metrics import get_metric
-from taskgrove.registry import TaskRegistry, build_registry
+from taskgrove.registry import TaskRegistry
+from taskgrove.tasks.builtin import build_registry, new_registry
 from taskgrove.tasks.bigbench import (
     INDEX_HINT,
     BigBenchIndexMissing,
@@ -140,13 +141,13 @@ def test_index_entries_are_read_without_the_task_files(root: Path) -> None:
 def test_no_folder_registers_nothing(tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert register(TaskRegistry(), tmp_path / "missing") == []
+        assert register(new_registry(), tmp_path / "missing") == []
 
 
 def test_missing_index_registers_nothing_warns_and_does_not_scan(tmp_path: Path) -> None:
     folder = tmp_path / "bigbench"
     shutil.copytree(FIXTURES, folder)
-    registry = TaskRegistry()
+    registry = new_registry()
     with pytest.warns(BigBenchIndexMissing, match=INDEX_HINT):
         assert register(registry, folder) == []
     assert len(registry) == 0
@@ -264,7 +265,7 @@ needs_real_data = pytest.mark.skipif(read_bigbench_index(REAL) is None, reason=f
 
 @needs_real_data
 def test_real_subtree_registers_quickly_and_a_real_task_runs(tmp_path: Path) -> None:
-    registry = TaskRegistry()
+    registry = new_registry()
     started = time.perf_counter()
     names = register(registry, REAL)
     elapsed = time.perf_counter() - started

@@ -16,8 +16,8 @@ from sklearn.metrics import f1_score
 
 from taskgrove.config import build_config
 from taskgrove.core import Choice
-from taskgrove.executor import Executor
-from taskgrove.registry import build_registry
+from taskgrove.runner.executor import Executor
+from taskgrove.tasks.builtin import build_registry
 from taskgrove.tasks.catalog import CATALOG_DIR, catalog_files
 from taskgrove.tasks.spec import read_yaml
 
@@ -133,7 +133,7 @@ def test_cli_tasks_prints_the_tree_quickly() -> None:
     out = done.stdout
     assert "finance/ (" in out and "  offline/ (2)" in out and "treemark/ (6)" in out
     assert "    sst2" in out and "fomc" in out
-    probe = "import sys, taskgrove.registry as r; r.build_registry(); print(sorted(m for m in ('pydantic', 'jinja2', 'datasets', 'torch', 'sklearn') if m in sys.modules))"
+    probe = "import sys, taskgrove.tasks.builtin as r; r.build_registry(); print(sorted(m for m in ('pydantic', 'jinja2', 'datasets', 'torch', 'sklearn') if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True).stdout.strip()
     assert loaded == "[]"
 

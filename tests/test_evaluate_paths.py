@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 
 from scripted import ScriptedModel
+from taskgrove.tasks.builtin import new_registry
 from taskgrove.config import build_config
 from taskgrove.core import Choice
-from taskgrove.executor import Executor
-from taskgrove.progress import PlainProgress
+from taskgrove.runner.executor import Executor
+from taskgrove.runner.progress import PlainProgress
 from taskgrove.registry import TaskRegistry
 
 LABELS_TASK = """\
@@ -52,7 +53,7 @@ def replies(messages, tools):
 def registry(tmp_path):
     data = tmp_path / "rows.jsonl"
     data.write_text("".join(json.dumps({"id": str(i), "text": f"row {i}", "label": ["positive", "negative", "neutral"][i % 3]}) + "\n" for i in range(30)))
-    reg = TaskRegistry()
+    reg = new_registry()
     for name, text in (("labels", LABELS_TASK), ("choice", MC_TASK), ("answers", ANSWERS_TASK)):
         (tmp_path / f"{name}.yaml").write_text(text.format(data=data))
         reg.add_path(tmp_path / f"{name}.yaml")

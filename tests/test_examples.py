@@ -6,17 +6,18 @@ from pathlib import Path
 import pytest
 
 from scripted import ScriptedModel
+from taskgrove.tasks.builtin import new_registry
 from taskgrove.config import build_config
 from taskgrove.core import Choice
-from taskgrove.executor import Executor
-from taskgrove.progress import PlainProgress
+from taskgrove.runner.executor import Executor
+from taskgrove.runner.progress import PlainProgress
 from taskgrove.registry import TaskRegistry
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def run_example(tmp_path, file, task, model, **values):
-    registry = TaskRegistry()
+    registry = new_registry()
     registry.add_path(EXAMPLES / file)
     config = build_config({"mode": "run", "tasks": [task], "output_dir": str(tmp_path), **values})
     executor = Executor(config, registry, model=model, progress=PlainProgress(interval=1e9))

@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 
 from scripted import ScriptedModel
+from taskgrove.tasks.builtin import new_registry
 from taskgrove.config import build_config
 from taskgrove.errors import ConfigError, MultiTaskError
-from taskgrove.executor import Executor
-from taskgrove.progress import PlainProgress
+from taskgrove.runner.executor import Executor
+from taskgrove.runner.progress import PlainProgress
 from taskgrove.registry import TaskRegistry
 
 FIXTURES = Path(__file__).parent / "fixtures" / "core"
@@ -17,7 +18,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "core"
 
 @pytest.fixture
 def registry() -> TaskRegistry:
-    reg = TaskRegistry()
+    reg = new_registry()
     reg.add_path(FIXTURES / "tasks.py")
     return reg
 

@@ -12,8 +12,9 @@ from scripted import ScriptedModel
 
 from taskgrove.config import build_config
 from taskgrove.errors import ConfigError
-from taskgrove.executor import Executor
-from taskgrove.registry import TaskRegistry, build_registry
+from taskgrove.runner.executor import Executor
+from taskgrove.registry import TaskRegistry
+from taskgrove.tasks.builtin import build_registry, new_registry
 from taskgrove.sandbox import check_program
 from taskgrove.tasks.humaneval import NAME, HumanEvalTask, build_program, extract_code, register
 from taskgrove.tasks.sources import load_rows
@@ -69,7 +70,7 @@ def run(tmp_path: Path, model: Any, *, mode: str = "run", timeout_s: float = 1.5
             **values,
         }
     )
-    registry = TaskRegistry()
+    registry = new_registry()
     register(registry)
     return Executor(config, registry, model=model).run()
 

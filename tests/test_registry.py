@@ -4,7 +4,8 @@ import pytest
 
 from taskgrove.core import Task
 from taskgrove.errors import ConfigError, UnknownTaskError
-from taskgrove.registry import TaskRegistry, register_task, build_registry
+from taskgrove.registry import TaskRegistry, register_task
+from taskgrove.tasks.builtin import build_registry, new_registry
 
 
 class Dummy(Task):
@@ -25,7 +26,7 @@ NAMES = [
 
 @pytest.fixture
 def registry() -> TaskRegistry:
-    reg = TaskRegistry()
+    reg = new_registry()
     for name in NAMES:
         reg.register(name, lambda: Dummy("x"), description=f"about {name}")
     return reg

@@ -9,11 +9,12 @@ import pytest
 
 from fixtures.report.make_runs import FakeTask, write_run
 from scripted import ScriptedModel
+from taskgrove.tasks.builtin import new_registry
 from taskgrove.cli import main
 from taskgrove.config import build_config
 from taskgrove.errors import ConfigError, MultiTaskError
-from taskgrove.executor import Executor
-from taskgrove.progress import PlainProgress
+from taskgrove.runner.executor import Executor
+from taskgrove.runner.progress import PlainProgress
 from taskgrove.registry import TaskRegistry
 from taskgrove.report.collect import load_run, load_runs, short_model_name
 from taskgrove.report.leaderboard import build_leaderboard
@@ -42,7 +43,7 @@ def two_runs(tmp_path):
 
 def executor_run(tmp_path: Path) -> Path:
     """A real run directory of the core test tasks (two of them fail on purpose)."""
-    registry = TaskRegistry()
+    registry = new_registry()
     registry.add_path(CORE_TASKS)
 
     def reply(messages, tools):

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from scripted import ScriptedModel
 
+from taskgrove.tasks.builtin import new_registry
 from taskgrove.core import Choice
 from taskgrove.errors import ConfigError
-from taskgrove.records import build_record
+from taskgrove.runs.records import build_record
 from taskgrove.registry import TaskRegistry
 from taskgrove.tasks.declarative import DataError, DeclarativeTask, as_text, get_path
 from taskgrove.tasks.schema import NamedSpec, ReferenceSpec, SourceSpec, TaskSpec
@@ -139,7 +140,7 @@ def test_task_files_register_lazily_and_build_on_create(data: Path, tmp_path: Pa
     (folder / "demo" / "broken.yml").write_text(yaml.safe_dump(spec_data(data, name="demo/broken", reward="bleu")))
     (folder / ".hidden").mkdir()
     (folder / ".hidden" / "x.yaml").write_text("not: a task")
-    registry = TaskRegistry()
+    registry = new_registry()
     assert registry.add_path(folder) == ["demo/a", "demo/broken"]
     assert registry.entry("demo/a").description == "A demo task."
     assert isinstance(registry.create("demo/a"), DeclarativeTask)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from taskgrove.tasks.builtin import new_registry
 from taskgrove import Task, TaskTrainConfig
 from taskgrove.errors import ConfigError
 from taskgrove.registry import TaskRegistry
@@ -221,6 +222,6 @@ def test_train_cli_is_registered_and_rejects_bad_input(capsys: pytest.CaptureFix
 
 
 def test_registry_fixture_tasks_resolve() -> None:
-    registry = TaskRegistry()
+    registry = new_registry()
     registry.add_path(FIXTURES / "tasks.py")
     assert registry.resolve(["trainfix/similar"]) == ["trainfix/similar/animal", "trainfix/similar/parity"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from taskgrove.tasks.builtin import new_registry
 from taskgrove.errors import ConfigError
 from taskgrove.registry import TaskRegistry
 from taskgrove.train.examples import IGNORE, answer_loss, collate, encode_example
@@ -31,7 +32,7 @@ def local_model():
 
 @pytest.fixture(scope="module")
 def registry() -> TaskRegistry:
-    registry = TaskRegistry()
+    registry = new_registry()
     registry.add_path(FIXTURES / "tasks.py")
     return registry
 
@@ -39,7 +40,7 @@ def registry() -> TaskRegistry:
 def _config(tmp_path: Path, tasks: list[str], **values):
     from taskgrove.train.presets import resolve_train_config
 
-    reg = TaskRegistry()
+    reg = new_registry()
     reg.add_path(FIXTURES / "tasks.py")
     small = {"config_index": 2, "batch_size": 4, "gradient_accumulation_steps": 1, "learning_rate": 1e-3, "limit": 8,
              "logging_steps": 1, "output_dir": str(tmp_path), "seed": 3}

@@ -6,7 +6,7 @@ This module has no heavy imports: everything that starts up fast depends on it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
@@ -88,9 +88,30 @@ class Model(Protocol):
         ...
 
 
+def supports_loglikelihood(model: object) -> bool:
+    """Whether ``model`` can score continuations (multiple choice by log-likelihood).
+
+    A model says so with a ``supports_loglikelihood`` attribute (wrappers forward their inner
+    model's answer); otherwise having a callable ``loglikelihood`` is the answer.
+    """
+    flag = getattr(model, "supports_loglikelihood", None)
+    if flag is not None:
+        return bool(flag)
+    return callable(getattr(model, "loglikelihood", None))
+
+
+class _ScoringModelMeta(type(Protocol)):  # type: ignore[misc]
+    def __instancecheck__(cls, instance: object) -> bool:
+        return supports_loglikelihood(instance)
+
+
 @runtime_checkable
-class ScoringModel(Protocol):
-    """A model that can score continuations (multiple-choice by log-likelihood)."""
+class ScoringModel(Protocol, metaclass=_ScoringModelMeta):
+    """A model that can score continuations (multiple-choice by log-likelihood).
+
+    ``isinstance(model, ScoringModel)`` is :func:`supports_loglikelihood` (a wrapper that has the
+    method but whose inner API model cannot score is not a ScoringModel).
+    """
 
     async def loglikelihood(self, context: list[Message], continuations: list[str]) -> list[float]:
         """Sum of log-probabilities of each continuation after the chat ``context``."""
@@ -188,6 +209,11 @@ class Task(Generic[TScenario]):
     """
 
     description: str = ""
+    """One line shown in ``taskgrove tasks``."""
+    primary_metric: str = "reward"
+    """The metric the task is known by: shown first, used for group scores and comparisons."""
+    train_family: str | None = None
+    """TreeMark family (``similar`` / ``dissimilar``) whose training preset applies; ``None``: inferred."""
 
     def __init__(self, name: str = "") -> None:
         self.name = name or type(self).__name__
@@ -240,12 +266,20 @@ class Task(Generic[TScenario]):
                     return scenario[key]
         return None
 
+    def rescore(self, record: Mapping[str, Any]) -> list[Trajectory] | None:
+        """Score a stored sample record again without a model (``evaluate`` mode).
+
+        Return the record's trajectories scored afresh, or ``None`` (the default) to have the
+        executor re-run :meth:`run` against a replay of the stored replies instead.
+        """
+        return None
+
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
         """Task-level metrics from stored sample records, each ``{"value", "ci_low", "ci_high"}``.
 
         The default is the mean reward and the mean of every numeric per-sample metric, with
         bootstrap 95% intervals. Tasks with corpus-level metrics (F1, BLEU) override this.
         """
-        from taskgrove.scoring import mean_metrics
+        from taskgrove.metrics.aggregate import mean_metrics
 
         return mean_metrics(records)

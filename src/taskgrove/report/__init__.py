@@ -7,5 +7,5 @@ up the task tree), :mod:`~taskgrove.report.leaderboard` (the tasks x runs matrix
 :mod:`~taskgrove.report.tables` (text formats), :mod:`~taskgrove.report.svg` (charts),
 :mod:`~taskgrove.report.samples` (sample rows), :mod:`~taskgrove.report.html` (the page),
 :mod:`~taskgrove.report.training` (``comparison.json``), :mod:`~taskgrove.report.compare`
-(paired tests), :mod:`~taskgrove.report.stats` (the statistics), :mod:`~taskgrove.report.cli`.
+(paired tests), :mod:`~taskgrove.report.stats` (the statistics), :mod:`~taskgrove.cli.report`.
 """

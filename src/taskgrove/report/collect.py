@@ -1,6 +1,6 @@
 """Loading run directories for reports: each task's status, primary metric and interval.
 
-A run directory (see :mod:`taskgrove.store`) holds ``run.json`` (status of every task, also of
+A run directory (see :mod:`taskgrove.runs.store`) holds ``run.json`` (status of every task, also of
 tasks that failed before writing anything), ``config.yaml`` and per task ``samples.jsonl`` and,
 once scored, ``metrics.json``. A task is listed when it appears in any of them.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from taskgrove.errors import ConfigError
-from taskgrove.store import RunStore
+from taskgrove.runs.store import RunStore
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import orjson
 
 from taskgrove.report.collect import TaskResult
 from taskgrove.report.stats import finite
-from taskgrove.store import read_records
+from taskgrove.runs.store import read_records
 
 DEFAULT_MAX_CHARS = 2000
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from taskgrove.report.collect import TaskResult
 from taskgrove.report.stats import finite
-from taskgrove.store import read_records
+from taskgrove.runs.store import read_records
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from typing import Any
 
 from taskgrove.core import Choice, Message, Model, Task, TaskTrainConfig, Trajectory, TrajectoryGroup
 from taskgrove.errors import ConfigError, TaskgroveError
-from taskgrove.model_view import supports_loglikelihood
+from taskgrove.core import supports_loglikelihood
 from taskgrove.tasks.prompts import build_messages, compile_template, insert_fewshot, make_environment
 from taskgrove.tasks.schema import TaskSpec
 
@@ -371,7 +371,7 @@ class DeclarativeTask(Task[Scenario]):
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
         """Mean reward and per-sample metrics (with bootstrap 95% intervals), plus each corpus
         metric (F1, BLEU, entity F1...) over every stored (prediction, reference) pair."""
-        from taskgrove.scoring import mean_metrics, metric_value
+        from taskgrove.metrics.aggregate import mean_metrics, metric_value
 
         result = mean_metrics(records)
         if self._corpus_metrics:

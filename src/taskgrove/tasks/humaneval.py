@@ -182,7 +182,7 @@ class HumanEvalTask(Task[Scenario]):
         :data:`PASS_AT_K` that every problem has enough samples for."""
         from taskgrove.metrics.bootstrap import mean_interval
         from taskgrove.metrics.code import pass_at_k
-        from taskgrove.scoring import mean_metrics, metric_value
+        from taskgrove.metrics.aggregate import mean_metrics, metric_value
 
         result = mean_metrics(records)
         counts = [(len(outputs), sum(1 for o in outputs if o.get("reward") == 1.0)) for outputs in (r.get("outputs") or [] for r in records)]

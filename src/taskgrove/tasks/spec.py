@@ -114,7 +114,7 @@ def _class_factory(data: Mapping[str, Any], file: Path) -> Any:
 
     def build() -> Any:
         from taskgrove.core import Task
-        from taskgrove.loading import load_object
+        from taskgrove.registry.user_code import load_object
 
         target = load_object(str(data["class"]))
         if not (isinstance(target, type) and issubclass(target, Task)):

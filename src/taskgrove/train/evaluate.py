@@ -103,8 +103,8 @@ def eval_dir(entry: ModelEntry, tasks: Sequence[str], settings: EvalSettings, ou
 def evaluate_model(entry: ModelEntry, tasks: Sequence[str], registry: TaskRegistry, settings: EvalSettings, output_dir: Path) -> dict[str, dict[str, Any] | None]:
     """Scores of ``entry`` on ``tasks`` (primary metric with its CI; ``None`` for a failed task)."""
     from taskgrove.config import build_config
-    from taskgrove.executor import Executor
-    from taskgrove.store import RunStore
+    from taskgrove.runner.executor import Executor
+    from taskgrove.runs.store import RunStore
 
     directory = eval_dir(entry, tasks, settings, output_dir)
     store = RunStore(directory)

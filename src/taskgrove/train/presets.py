@@ -174,7 +174,7 @@ def method_of(values: Mapping[str, Any]) -> tuple[Method, int, int | None]:
 
 def task_family(name: str, task: Any) -> Family:
     """``classification`` or ``generation`` for one task (its ``train_family`` attribute, else its path)."""
-    declared = getattr(task, "train_family", None)
+    declared = task.train_family
     if declared is not None:
         if declared not in ("classification", "generation"):
             raise ConfigError(f"task {name}: train_family {declared!r} must be classification or generation")

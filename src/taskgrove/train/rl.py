@@ -153,7 +153,7 @@ def train_rl(config: RLConfig, registry: Any, *, log: Callable[[dict[str, Any]],
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from taskgrove.model_view import ConfiguredModel
+    from taskgrove.runner.model import ConfiguredModel
     from taskgrove.train.data import build_tasks
     from taskgrove.train.sft import _StopFlag, load_base
 

@@ -16,15 +16,10 @@ from typing import Any
 
 from taskgrove.core import Task
 from taskgrove.errors import ConfigError, UnknownTaskError
+from taskgrove.registry.user_code import import_file
 
 TaskFactory = Callable[[], Task]
 ENTRY_POINT_GROUP = "taskgrove.tasks"
-BUILTIN_PROVIDERS = (
-    "taskgrove.tasks.catalog:register_builtin",
-    "taskgrove.tasks.humaneval:register",
-    "taskgrove.tasks.bigbench:register",
-)
-"""Functions ``register(registry)`` that add the builtin subtrees, in order."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +31,10 @@ class TaskEntry:
     description: str = ""
     origin: str = "python"
 
+
+SpecLoader = Callable[[Path], Iterable[TaskEntry]]
+"""Reads the task files (YAML specs) of a file or folder into entries; handed to the registry so the
+registry never imports the layer that defines task files (:func:`taskgrove.tasks.spec.load_task_files`)."""
 
 # Tasks registered with the @register_task decorator at import time of the defining module.
 _DECORATED: dict[str, TaskEntry] = {}
@@ -54,6 +53,11 @@ def register_task(name: str, *, description: str = "") -> Callable[[Any], Any]:
         return target
 
     return decorate
+
+
+def decorated_entries() -> list[TaskEntry]:
+    """The tasks registered so far with :func:`register_task` (in registration order)."""
+    return list(_DECORATED.values())
 
 
 def _named_factory(name: str, target: Callable[[], Task]) -> TaskFactory:
@@ -75,8 +79,9 @@ def _check_name(name: str) -> str:
 class TaskRegistry:
     """A tree of task names mapped to factories."""
 
-    def __init__(self, entries: Iterable[TaskEntry] = ()) -> None:
+    def __init__(self, entries: Iterable[TaskEntry] = (), *, spec_loader: SpecLoader | None = None) -> None:
         self._entries: dict[str, TaskEntry] = {}
+        self._spec_loader = spec_loader
         self._groups: set[str] = set()  # every inner node, so adding a leaf costs O(depth), not O(size)
         for entry in entries:
             self.add(entry)
@@ -106,16 +111,22 @@ class TaskRegistry:
         added = [self._add_python_file(file) for file in python_files]
         names = [name for group in added for name in group]
         if root.suffix != ".py":
-            from taskgrove.tasks.spec import load_task_files
-
-            for entry in load_task_files(root):
+            for entry in self._spec_entries(root):
                 self.add(entry)
                 names.append(entry.name)
         return names
 
-    def _add_python_file(self, file: Path) -> list[str]:
-        from taskgrove.loading import import_file
+    def _spec_entries(self, root: Path) -> Iterable[TaskEntry]:
+        if self._spec_loader is not None:
+            return self._spec_loader(root)
+        if root.is_dir() and not any(root.rglob("*.y*ml")):
+            return ()
+        raise ConfigError(
+            f"--include-path {root}: this registry reads no task files; build it with taskgrove.build_registry() "
+            "or pass spec_loader=taskgrove.tasks.spec.load_task_files"
+        )
 
+    def _add_python_file(self, file: Path) -> list[str]:
         origin = f"decorator:{import_file(file).__name__}"
         found = [entry for entry in _DECORATED.values() if entry.origin == origin]
         for entry in found:
@@ -248,20 +259,3 @@ def _headline(description: str, width: int = 90) -> str:
 def _groups_of(name: str) -> list[str]:
     parts = name.split("/")
     return ["/".join(parts[:i]) for i in range(1, len(parts))]
-
-
-def build_registry(include_paths: Iterable[str | Path] = (), *, builtin: bool = True, plugins: bool = True) -> TaskRegistry:
-    """The registry a run uses: the builtin catalog, decorated tasks, plugins, then include paths."""
-    registry = TaskRegistry()
-    if builtin:
-        from taskgrove.loading import load_object
-
-        for provider in BUILTIN_PROVIDERS:
-            load_object(provider)(registry)
-    for entry in _DECORATED.values():
-        registry.add(entry)
-    if plugins:
-        registry.add_entry_points()
-    for path in include_paths:
-        registry.add_path(path)
-    return registry

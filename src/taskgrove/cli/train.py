@@ -1,4 +1,4 @@
-"""`taskgrove train | train-compare | train-eval | rl`: subcommands added to the main CLI by ``add_cli``."""
+"""`taskgrove train | train-compare | train-eval`: fine-tuning on the tree and comparing the results."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from taskgrove.cli import EXIT_INTERRUPTED, EXIT_OK, command
+from taskgrove.cli._common import EXIT_INTERRUPTED, EXIT_OK
 from taskgrove.errors import ConfigError
 
 # (flags, dest, type, help) of the options shared by train and train-compare; dest = TrainConfig field
@@ -51,10 +51,13 @@ def add_cli(subparsers: Any) -> None:
     """Add the training subcommands to the main parser."""
     train = subparsers.add_parser("train", help="fine-tune on tasks (full or LoRA), then compare with the base model")
     _train_options(train)
+    train.set_defaults(handler=_cmd_train)
     train.add_argument("--resume", nargs="?", const=True, default=None, metavar="RUN", help="continue a run from its last checkpoint (its dir or name; default: the run this config names)")
     compare = subparsers.add_parser("train-compare", help="train one model per task and one on all of them, then compare them with the base")
     _train_options(compare)
+    compare.set_defaults(handler=_cmd_train_compare)
     evaluate = subparsers.add_parser("train-eval", help="evaluate trained checkpoints and the base model on tasks; write comparison.json")
+    evaluate.set_defaults(handler=_cmd_train_eval)
     evaluate.add_argument("checkpoints", nargs="+", help="training run dirs")
     evaluate.add_argument("--tasks", nargs="+", help="tasks to evaluate on (default: every task the checkpoints were trained on)")
     evaluate.add_argument("--output", help="where comparison.json goes (default: the first checkpoint's dir)")
@@ -62,9 +65,6 @@ def add_cli(subparsers: Any) -> None:
     for flags, dest, kind, help_text in _TRAIN_OPTIONS:
         if dest.startswith("eval_") or dest in ("prompt_format", "num_fewshot", "seed"):
             evaluate.add_argument(*flags, dest=dest, type=kind, default=argparse.SUPPRESS, help=help_text)
-    from taskgrove.train.rl_cli import add_rl_parser
-
-    add_rl_parser(subparsers)
 
 
 def _train_options(parser: argparse.ArgumentParser) -> None:
@@ -128,9 +128,8 @@ def _report(path: Path) -> None:
     print(path.read_text(encoding="utf-8"))
 
 
-@command("train")
 def _cmd_train(args: argparse.Namespace) -> int:
-    from taskgrove.registry import build_registry
+    from taskgrove.tasks.builtin import build_registry
     from taskgrove.train import checkpoint as ckpt
     from taskgrove.train.sft import TrainingInterrupted, train_sft
 
@@ -185,9 +184,8 @@ def _compare_run(config: Any, registry: Any, run_dir: Path) -> None:
     _report(md)
 
 
-@command("train-compare")
 def _cmd_train_compare(args: argparse.Namespace) -> int:
-    from taskgrove.registry import build_registry
+    from taskgrove.tasks.builtin import build_registry
     from taskgrove.train.evaluate import ModelEntry, compare, write_comparison
     from taskgrove.train.presets import multi_type
     from taskgrove.train.sft import TrainingInterrupted, train_sft
@@ -249,9 +247,8 @@ def _finished_same(run_dir: Path, config: Any) -> bool:
     return result.get("steps") == result.get("total_steps")
 
 
-@command("train-eval")
 def _cmd_train_eval(args: argparse.Namespace) -> int:
-    from taskgrove.registry import build_registry
+    from taskgrove.tasks.builtin import build_registry
     from taskgrove.train import checkpoint as ckpt
     from taskgrove.train.evaluate import EvalSettings, ModelEntry, compare, write_comparison
 

@@ -1,4 +1,4 @@
-"""The ``report`` and ``compare`` subcommands (loaded by :func:`taskgrove.cli._extensions`)."""
+"""`taskgrove report | compare`: tables, the HTML report and paired comparisons of runs."""
 
 from __future__ import annotations
 
@@ -27,8 +27,6 @@ is not a per-sample mean.
 
 def add_cli(subparsers: Any) -> None:
     """Add ``report`` and ``compare`` to the ``taskgrove`` command line."""
-    from taskgrove.cli import command
-
     report = subparsers.add_parser(
         "report",
         help="tables and an HTML report of one or more runs",
@@ -47,7 +45,7 @@ def add_cli(subparsers: Any) -> None:
     report.add_argument("--max-chars", type=int, default=2000, metavar="N", help="clip each text in the sample browser to about N characters")
     report.add_argument("--resamples", type=int, default=1000, metavar="N", help="bootstrap resamples for group intervals")
     report.add_argument("--output-dir", "--output_dir", dest="output_dir", default="results", help="where run ids are looked up")
-    command("report")(run_report)
+    report.set_defaults(handler=run_report)
 
     compare = subparsers.add_parser(
         "compare",
@@ -61,7 +59,7 @@ def add_cli(subparsers: Any) -> None:
     compare.add_argument("--resamples", type=int, default=10000, metavar="N", help="paired bootstrap resamples (default 10000)")
     compare.add_argument("--seed", type=int, default=0)
     compare.add_argument("--output-dir", "--output_dir", dest="output_dir", default="results")
-    command("compare")(run_compare)
+    compare.set_defaults(handler=run_compare)
 
 
 def resolve_run_dir(text: str, output_dir: str) -> Path:

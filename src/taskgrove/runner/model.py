@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from taskgrove.core import Choice, Message, Model
+from taskgrove.config import RunConfig
+from taskgrove.core import Choice, Message, Model, supports_loglikelihood
 
 
 class ConfiguredModel:
@@ -26,13 +27,30 @@ class ConfiguredModel:
 
     @property
     def supports_loglikelihood(self) -> bool:
-        return hasattr(self.inner, "loglikelihood")
+        """Whether the wrapped model can score (the wrapper always has the method)."""
+        return supports_loglikelihood(self.inner)
 
     def __getattr__(self, attribute: str) -> Any:
         return getattr(self.inner, attribute)
 
 
-def supports_loglikelihood(model: Any) -> bool:
-    """Whether ``model`` can score continuations (multiple choice by log-likelihood)."""
-    flag = getattr(model, "supports_loglikelihood", None)
-    return bool(flag) if flag is not None else callable(getattr(model, "loglikelihood", None))
+def default_model_factory(config: RunConfig) -> Model:
+    """The backend named by ``config.model``; ``py:FILE.py:FACTORY`` or ``py:MODULE:FACTORY``
+    builds a user-defined Model class instead."""
+    if config.model and config.model.startswith("py:"):
+        from taskgrove.registry.user_code import load_object
+
+        return load_object(config.model[3:])()
+    from taskgrove.models import create_model
+
+    return create_model(
+        config.model,
+        batch_size=config.batch_size,
+        concurrency=config.concurrency,
+        base_url=config.base_url,
+        request_timeout=config.request_timeout,
+        max_retries=config.max_retries,
+        cache=config.cache,
+        cache_dir=config.cache_dir,
+        api_key_env=config.api_key_env,
+    )

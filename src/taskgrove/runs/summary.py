@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from taskgrove.store import RunStore
+from taskgrove.runs.store import RunStore
 
 
 def _format_metric(entry: dict[str, Any] | None) -> str:

@@ -26,7 +26,7 @@ class ReplayModel:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> ReplayModel:
-        """The replay of a stored sample record (see :mod:`taskgrove.records`)."""
+        """The replay of a stored sample record (see :mod:`taskgrove.runs.records`)."""
         base = record.get("input") or []
         replies: list[tuple[list[Message], int, Choice]] = []
         for output in record.get("outputs") or ():

@@ -1,4 +1,4 @@
-"""Turning a scenario's TrajectoryGroup into the stored sample record (read back by :mod:`taskgrove.replay`)."""
+"""Turning a scenario's TrajectoryGroup into the stored sample record (read back by :mod:`taskgrove.runner.replay`)."""
 
 from __future__ import annotations
 

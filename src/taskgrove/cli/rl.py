@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from taskgrove.cli import EXIT_INTERRUPTED, EXIT_OK, command
+from taskgrove.cli._common import EXIT_INTERRUPTED, EXIT_OK
 from taskgrove.errors import ConfigError
 
 _RL_OPTIONS: list[tuple[tuple[str, ...], str, Any, str]] = [
@@ -30,8 +30,10 @@ _RL_OPTIONS: list[tuple[tuple[str, ...], str, Any, str]] = [
 ]
 
 
-def add_rl_parser(subparsers: Any) -> None:
+def add_cli(subparsers: Any) -> None:
+    """Add ``rl`` to the main parser."""
     parser = subparsers.add_parser("rl", help="reinforcement learning from task rewards (GRPO-style, LoRA)")
+    parser.set_defaults(handler=_cmd_rl)
     parser.add_argument("--tasks", nargs="+", required=True, help="leaves, groups or globs of the task tree")
     parser.add_argument("--config", "-c", dest="config_file", help="YAML of RL options")
     parser.add_argument("--include-path", dest="include_path", action="append", default=[], help="task file or folder")
@@ -39,12 +41,11 @@ def add_rl_parser(subparsers: Any) -> None:
         parser.add_argument(*flags, dest=dest, type=kind, default=argparse.SUPPRESS, help=help_text)
 
 
-@command("rl")
 def _cmd_rl(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from taskgrove.config import load_yaml
-    from taskgrove.registry import build_registry
+    from taskgrove.tasks.builtin import build_registry
     from taskgrove.train.rl import RLConfig, RLInterrupted, train_rl
 
     registry = build_registry(args.include_path)

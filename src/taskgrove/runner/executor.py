@@ -11,82 +11,23 @@ import gc
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from taskgrove.config import SAMPLING_KEYS, RunConfig, TaskOverrides
-from taskgrove.core import Model, Task, TrajectoryGroup
+from taskgrove._version import __version__
+from taskgrove.config import RunConfig, TaskOverrides
+from taskgrove.core import Model, Task
 from taskgrove.errors import ConfigError, MultiTaskError, TaskFailed
-from taskgrove.model_view import ConfiguredModel
-from taskgrove.progress import Progress, make_progress
-from taskgrove.records import build_record, rescored_record
-from taskgrove.registry import TaskRegistry, build_registry
-from taskgrove.replay import ReplayModel
-from taskgrove.store import RunStore, TaskStore, bulk_loading
+from taskgrove.registry import TaskRegistry
+from taskgrove.runner.jobs import Job, complete, sampling_of
+from taskgrove.runner.model import ConfiguredModel, default_model_factory
+from taskgrove.runner.outcome import RunResult, TaskOutcome
+from taskgrove.runner.progress import Progress, make_progress
+from taskgrove.runs.store import RunStore, TaskStore, bulk_loading
+from taskgrove.tasks.builtin import build_registry
 
 ModelFactory = Callable[[RunConfig], Model]
-
-
-@dataclass
-class TaskOutcome:
-    """What happened to one task of a run."""
-
-    name: str
-    status: str = "pending"  # completed | failed | interrupted
-    samples: int = 0
-    failed_samples: int = 0
-    skipped_samples: int = 0
-    seconds: float = 0.0
-    metrics: dict[str, Any] | None = None
-    error: BaseException | None = None
-    usage: dict[str, int] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "samples": self.samples,
-            "failed_samples": self.failed_samples,
-            "resumed_samples": self.skipped_samples,
-            "seconds": round(self.seconds, 3),
-            "usage": self.usage,
-            "error": None if self.error is None else f"{type(self.error).__name__}: {self.error}",
-        }
-
-
-@dataclass
-class RunResult:
-    """The outcome of a whole run; ``errors`` is empty when every task completed."""
-
-    store: RunStore
-    outcomes: dict[str, TaskOutcome]
-
-    @property
-    def errors(self) -> dict[str, BaseException]:
-        return {name: o.error for name, o in self.outcomes.items() if o.error is not None}
-
-
-def _default_model_factory(config: RunConfig) -> Model:
-    """The backend named by ``config.model``; ``py:FILE.py:FACTORY`` or ``py:MODULE:FACTORY``
-    builds a user-defined Model class instead."""
-    if config.model and config.model.startswith("py:"):
-        from taskgrove.loading import load_object
-
-        return load_object(config.model[3:])()
-    from taskgrove.models import create_model
-
-    return create_model(
-        config.model,
-        batch_size=config.batch_size,
-        concurrency=config.concurrency,
-        base_url=config.base_url,
-        request_timeout=config.request_timeout,
-        max_retries=config.max_retries,
-        cache=config.cache,
-        cache_dir=config.cache_dir,
-        api_key_env=config.api_key_env,
-    )
 
 
 class Executor:
@@ -122,7 +63,7 @@ class Executor:
         self._model = model
         self._loaded_model: Model | None = None
         self._model_error: Exception | None = None
-        self._model_factory = model_factory or _default_model_factory
+        self._model_factory = model_factory or default_model_factory
         self.progress = progress
         self.outcomes = {name: TaskOutcome(name) for name in self.task_names}
         self.store = store or self._open_store()
@@ -266,7 +207,7 @@ class Executor:
                 done_ids = {record["id"] for record in kept}
                 jobs = self._inference_jobs(task, settings, done_ids)
         if jobs and self.config.mode != "evaluate":
-            model = ConfiguredModel(self._get_model(), _sampling(settings))
+            model = ConfiguredModel(self._get_model(), sampling_of(settings))
             for job in jobs:
                 job.model = model
         outcome.skipped_samples = len(kept)
@@ -275,6 +216,7 @@ class Executor:
             records = kept + completed
             metrics = task.aggregate(records)
             outcome.metrics = metrics
+            outcome.primary_metric = task.primary_metric
             task_store.write_metrics(
                 {
                     "task": name,
@@ -284,7 +226,7 @@ class Executor:
                     "prompt_format": settings.prompt_format,
                     "n": len(records),
                     "n_failed": outcome.failed_samples,
-                    "primary_metric": getattr(task, "primary_metric", "reward"),
+                    "primary_metric": task.primary_metric,
                     "metrics": metrics,
                 }
             )
@@ -320,7 +262,7 @@ class Executor:
         max_failed = self.config.max_failed_samples(total + outcome.skipped_samples, settings)
         bar = self.progress.task(name, total)
         pending = iter(jobs)
-        rescore = getattr(task, "rescore", None) if self.config.mode == "evaluate" and self.fast_rescoring else None
+        rescore = task.rescore if self.config.mode == "evaluate" and self.fast_rescoring else None
         failures: list[dict[str, Any]] = []
         completed: list[dict[str, Any]] = []
         stopping = False
@@ -331,7 +273,7 @@ class Executor:
             for job in pending:
                 if stopping:
                     return
-                record = await _complete(task, job, rescore)
+                record = await complete(task, job, rescore)
                 writer.append(record)
                 for key, value in record["usage"].items():
                     usage[key] = usage.get(key, 0) + value
@@ -369,8 +311,6 @@ class Executor:
         return completed
 
     def _write_status(self, status: str, started: float) -> None:
-        from taskgrove import __version__
-
         self.store.write_status(
             {
                 "run_id": self.store.run_id,
@@ -383,46 +323,6 @@ class Executor:
                 "versions": {"taskgrove": __version__, "python": platform.python_version()},
             }
         )
-
-
-@dataclass
-class Job:
-    sample_id: str
-    index: int
-    scenario: Any
-    model: Any
-    num_samples: int
-    stored: dict[str, Any] | None = None
-
-
-async def _complete(task: Task, job: Job, rescore: Callable[[dict[str, Any]], Any] | None) -> dict[str, Any]:
-    """Run (or, in evaluate mode, score again) one job and return its record; a failure is
-    recorded on the sample, never raised."""
-    stored = job.stored
-    if stored is not None and stored.get("error"):
-        return stored  # a stored failure stays a failure: evaluate calls no model
-    started = time.time()
-    began = time.perf_counter()
-    group: TrajectoryGroup | None = None
-    error: Exception | None = None
-    try:
-        if stored is not None and rescore is not None:
-            rescored = rescore(stored)
-            if rescored is not None:
-                return rescored_record(stored, rescored)
-        model = job.model if stored is None else ReplayModel.from_record(stored)
-        group = await task.run(model, job.scenario, job.num_samples)
-    except Exception as exc:
-        error = exc
-    record = build_record(task, job.scenario, job.sample_id, job.index, group, error=error, started=started, seconds=time.perf_counter() - began)
-    if stored is not None:  # the stored reply's cost and time, not the re-scoring's
-        record["timing"] = stored.get("timing", record["timing"])
-        record["usage"] = stored.get("usage", record["usage"])
-    return record
-
-
-def _sampling(settings: TaskOverrides) -> dict[str, Any]:
-    return {key: getattr(settings, key) for key in SAMPLING_KEYS}
 
 
 def run(config: RunConfig, registry: TaskRegistry | None = None, *, model: Model | None = None, progress: Progress | None = None) -> RunResult:

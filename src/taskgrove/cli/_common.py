@@ -1,0 +1,112 @@
+"""What every subcommand shares: exit codes, the run options generated from RunConfig, and the
+config they build (defaults < YAML < command line). Subcommand modules import only this."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import types
+import typing
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from taskgrove.errors import ConfigError, MultiTaskError
+
+EXIT_OK, EXIT_TASK_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+_NO_CLI = {"mode", "task_config"}
+_NONE_WORDS = {"none", "null", "~"}
+
+Command = Callable[[argparse.Namespace], int]
+"""A subcommand's handler: parsed arguments in, exit code out (set with ``parser.set_defaults(handler=...)``)."""
+
+
+# --- options generated from RunConfig ------------------------------------------------------------
+
+
+def _field_kind(annotation: Any) -> tuple[str, bool]:
+    """('list'|'bool'|'scalar', accepts None) for a RunConfig field annotation."""
+    args = typing.get_args(annotation)
+    optional = type(None) in args
+    inner = [a for a in args if a is not type(None)] if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union else [annotation]
+    base = inner[0] if inner else annotation
+    if typing.get_origin(base) is list:
+        return "list", optional
+    if base is bool:
+        return "bool", optional
+    return "scalar", optional
+
+
+def _scalar(optional: bool) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        return None if optional and text.strip().lower() in _NONE_WORDS else text
+
+    return parse
+
+
+def add_run_options(parser: argparse.ArgumentParser, *, with_mode: bool = False) -> None:
+    """Add one option per RunConfig field; only options the user gives reach the namespace."""
+    from taskgrove.config import RunConfig
+
+    parser.add_argument("--config", "-c", dest="config_file", metavar="FILE", help="YAML config; command-line options override it")
+    if with_mode:
+        parser.add_argument("--mode", choices=["inference", "evaluate", "run"], default=argparse.SUPPRESS, help="inference, evaluate or run")
+    for name, info in RunConfig.model_fields.items():
+        if name in _NO_CLI:
+            continue
+        flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
+        kind, optional = _field_kind(info.annotation)
+        help_text = info.description or f"default: {info.default!r}"
+        if kind == "list":
+            parser.add_argument(*flags, dest=name, nargs="+", default=argparse.SUPPRESS, metavar=name.upper(), help=help_text)
+        elif kind == "bool":
+            parser.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
+        else:
+            parser.add_argument(*flags, dest=name, type=_scalar(optional), default=argparse.SUPPRESS, metavar="VALUE", help=help_text)
+    parser.add_argument(
+        "--task-config", "--task_config", dest="task_config_items", action="append", default=[], metavar="TASK.KEY=VALUE",
+        help="per-task override, e.g. fomc.max_tokens=16 (repeatable)",
+    )
+
+
+def config_from_args(args: argparse.Namespace, mode: str | None = None) -> Any:
+    """Build the RunConfig: defaults < YAML (--config) < the options given on the command line."""
+    from taskgrove.config import RunConfig, build_config
+
+    given = {name: getattr(args, name) for name in RunConfig.model_fields if name not in _NO_CLI and hasattr(args, name)}
+    if hasattr(args, "mode"):
+        given["mode"] = args.mode
+    if mode is not None:
+        given["mode"] = mode
+    if getattr(args, "task_config_items", None):
+        given["task_config"] = _parse_task_config(args.task_config_items)
+    stored: dict[str, Any] | None = None
+    if given.get("resume") and given.get("mode") != "evaluate":
+        from taskgrove.runs.store import RunStore
+
+        run_store = RunStore.open(given["resume"], given.get("output_dir", "results"))
+        stored = run_store.read_config()
+        stored.pop("run_id", None)
+        given.setdefault("output_dir", str(run_store.root.parent))
+    return build_config(given, yaml_file=getattr(args, "config_file", None), yaml_data=stored)
+
+
+def _parse_task_config(items: list[str]) -> dict[str, dict[str, Any]]:
+    import yaml
+
+    parsed: dict[str, dict[str, Any]] = {}
+    for item in items:
+        target, sep, value = item.partition("=")
+        task, dot, key = target.rpartition(".")
+        if not sep or not dot or not task or not key:
+            raise ConfigError(f"--task-config {item!r}: expected TASK.KEY=VALUE, e.g. fomc.max_tokens=16")
+        parsed.setdefault(task, {})[key] = yaml.safe_load(value)
+    return parsed
+
+
+
+def print_summary(root: Any) -> None:
+    """Print a run's status and metrics table."""
+    from taskgrove.runs.summary import summary_lines
+
+    print("\n".join(summary_lines(root)))

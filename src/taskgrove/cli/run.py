@@ -1,0 +1,69 @@
+"""`taskgrove run | infer | evaluate | tasks | show`, and the FLaME-style `main.py` flags."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from taskgrove.cli._common import EXIT_INTERRUPTED, EXIT_OK, add_run_options, config_from_args, print_summary
+from taskgrove.errors import MultiTaskError
+
+RUN_COMMANDS = {"run": "generate and score", "infer": "generate and store only", "evaluate": "score stored outputs again, no model calls"}
+_MODES = {"run": "run", "infer": "inference", "evaluate": "evaluate"}
+
+
+def add_cli(subparsers: Any, command: str | None = None) -> None:
+    """Add run, infer, evaluate, tasks and show. The many run options (which need the config
+    model) are only built for the run command being parsed, so `--help` and `tasks` start fast."""
+    for name, help_text in RUN_COMMANDS.items():
+        run_parser = subparsers.add_parser(name, help=help_text, description=help_text)
+        if command is None or command == name:
+            add_run_options(run_parser)
+        run_parser.set_defaults(handler=lambda args, mode=_MODES[name]: execute(args, mode))
+    tasks = subparsers.add_parser("tasks", help="print the task tree")
+    tasks.add_argument("group", nargs="?", help="a group, leaf or glob to show")
+    tasks.add_argument("--include-path", "--include_path", dest="include_path", action="append", help="YAML task file or folder")
+    tasks.set_defaults(handler=_cmd_tasks)
+    show = subparsers.add_parser("show", help="print a run's status and metrics")
+    show.add_argument("run", help="run id or directory")
+    show.add_argument("--output-dir", "--output_dir", dest="output_dir", default="results")
+    show.set_defaults(handler=_cmd_show)
+
+
+def execute(args: argparse.Namespace, mode: str | None) -> int:
+    """Build the config from ``args`` and run it (``mode`` None: the config's own, as main.py does)."""
+    from taskgrove.runner.executor import Executor
+
+    config = config_from_args(args, mode)
+    executor = Executor(config)
+    print(f"run {executor.store.run_id}: {len(executor.task_names)} task(s), mode {config.mode} -> {executor.store.root}", file=sys.stderr)
+    try:
+        result = executor.run()
+    except KeyboardInterrupt:
+        print(f"interrupted: completed samples are saved in {executor.store.root}; continue with --resume {executor.store.run_id}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except MultiTaskError:
+        print_summary(executor.store.root)
+        raise
+    print_summary(result.store.root)
+    return EXIT_OK
+
+
+def _cmd_tasks(args: argparse.Namespace) -> int:
+    from taskgrove.tasks.builtin import build_registry
+
+    registry = build_registry(args.include_path or [])
+    lines = registry.tree_lines(args.group)
+    count = len(registry.resolve([args.group])) if args.group else len(registry)
+    print("\n".join(lines))
+    print(f"\n{count} task(s)")
+    return EXIT_OK
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from taskgrove.runs.store import RunStore
+
+    store = RunStore.open(args.run, args.output_dir)
+    print_summary(store.root)
+    return EXIT_OK
