@@ -90,12 +90,35 @@ def variants(out: Path) -> dict[str, list[str]]:
     ``out/<name>.json`` (for the `taskgrove run` variant, :func:`collect_run` writes it)."""
     me = [sys.executable, str(Path(__file__).resolve())]
     data = out / "prompts.jsonl"
-    data.write_text("".join(json.dumps({"id": i, "prompt": p[0]["content"], "reference": ""}) + "\n" for i, p in enumerate(prompts())))
+    data.write_text(
+        "".join(
+            json.dumps({"id": i, "prompt": p[0]["content"], "reference": ""}) + "\n" for i, p in enumerate(prompts())
+        )
+    )
     (out / "prompts.yaml").write_text(RUN_TASK.format(data=data))
     run = [
-        sys.executable, "-m", "taskgrove", "run", "--include-path", str(out / "prompts.yaml"), "--tasks", "bench/prompts",
-        "--max-tokens", str(MAX_NEW_TOKENS), "--temperature", "0", "--batch-size", str(BATCH), "--concurrency", "100",
-        "--no-cache", "--no-progress", "--output-dir", str(out / "results"), "--run-id", "bench",
+        sys.executable,
+        "-m",
+        "taskgrove",
+        "run",
+        "--include-path",
+        str(out / "prompts.yaml"),
+        "--tasks",
+        "bench/prompts",
+        "--max-tokens",
+        str(MAX_NEW_TOKENS),
+        "--temperature",
+        "0",
+        "--batch-size",
+        str(BATCH),
+        "--concurrency",
+        "100",
+        "--no-cache",
+        "--no-progress",
+        "--output-dir",
+        str(out / "results"),
+        "--run-id",
+        "bench",
     ]
     return {
         "a_plain": [*me, "--child", "plain", "--out", str(out / "a_plain.json")],
@@ -110,7 +133,9 @@ def collect_run(out: Path) -> None:
     records = [json.loads(line) for line in (run_dir / "bench" / "prompts" / "samples.jsonl").read_text().splitlines()]
     texts = {int(r["id"]): r["outputs"][0]["messages"][-1]["content"] for r in records}
     status = json.loads((run_dir / "run.json").read_text())
-    (out / "c_run.json").write_text(json.dumps({"outputs": [texts[i] for i in range(len(texts))], "tasks_s": status["seconds"]}))
+    (out / "c_run.json").write_text(
+        json.dumps({"outputs": [texts[i] for i in range(len(texts))], "tasks_s": status["seconds"]})
+    )
     shutil.rmtree(out / "results")
 
 
@@ -133,7 +158,9 @@ def child_plain(out: Path) -> None:
         chunk = order[start : start + BATCH]
         enc = tokenizer([texts[i] for i in chunk], return_tensors="pt", padding=True, add_special_tokens=False)
         with torch.inference_mode():
-            generated = model.generate(**enc, max_new_tokens=MAX_NEW_TOKENS, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+            generated = model.generate(
+                **enc, max_new_tokens=MAX_NEW_TOKENS, do_sample=False, pad_token_id=tokenizer.pad_token_id
+            )
         for row, i in enumerate(chunk):
             outputs[i] = tokenizer.decode(generated[row, enc["input_ids"].shape[1] :], skip_special_tokens=True)
     timing = {"load_s": loaded - started, "generate_s": time.perf_counter() - loaded}
@@ -185,9 +212,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child == "plain":
-        return child_plain(args.out)
+        child_plain(args.out)
+        return
     if args.child == "backend":
-        return child_backend(args.out)
+        child_backend(args.out)
+        return
 
     print(f"model dir: {model_dir()} (conversion done before timing)")
     env = {**os.environ, "OMP_WAIT_POLICY": args.omp_wait_policy, "TOKENIZERS_PARALLELISM": "false"}
@@ -197,21 +226,30 @@ def main() -> None:
         for round_ in range(args.repeat):
             for name, command in commands.items():
                 started = time.perf_counter()
-                subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp)
+                subprocess.run(
+                    command, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp
+                )
                 elapsed = time.perf_counter() - started
                 if name == "c_run":
                     collect_run(Path(tmp))
                 times.setdefault(name, []).append(elapsed)
                 report = json.loads((Path(tmp) / f"{name}.json").read_text())
                 inner = ", ".join(f"{k} {v:.2f}s" for k, v in report.items() if k.endswith("_s"))
-                print(f"round {round_ + 1}: {name:<10} {elapsed:7.2f}s  [{inner}]  (load avg {os.getloadavg()[0]:.1f})", flush=True)
+                print(
+                    f"round {round_ + 1}: {name:<10} {elapsed:7.2f}s  [{inner}]  (load avg {os.getloadavg()[0]:.1f})",
+                    flush=True,
+                )
         outputs = {name: json.loads((Path(tmp) / f"{name}.json").read_text())["outputs"] for name in commands}
     print()
     for name, values in times.items():
-        print(f"{name:<10} best {min(values):7.2f}s  median {statistics.median(values):7.2f}s  runs {', '.join(f'{v:.2f}' for v in values)}")
+        print(
+            f"{name:<10} best {min(values):7.2f}s  median {statistics.median(values):7.2f}s  runs {', '.join(f'{v:.2f}' for v in values)}"
+        )
     a, b, c = (min(times[name]) for name in ("a_plain", "b_backend", "c_run"))
     print(f"ratio b/a (best): {b / a:.3f}   backend alone")
-    print(f"ratio c/a (best): {c / a:.3f}   whole `taskgrove run` (target <= 1.10; lm-evaluation-harness ~1.3, Inspect ~1.5 here)")
+    print(
+        f"ratio c/a (best): {c / a:.3f}   whole `taskgrove run` (target <= 1.10; lm-evaluation-harness ~1.3, Inspect ~1.5 here)"
+    )
     for name in ("b_backend", "c_run"):
         same = sum(x == y for x, y in zip(outputs["a_plain"], outputs[name], strict=True))
         print(f"identical outputs a vs {name}: {same}/{len(outputs['a_plain'])}")

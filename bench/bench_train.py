@@ -33,12 +33,20 @@ def examples_for(tasks: list[str], limit: int, tokenizer: Any) -> tuple[list[Any
     registry = build_registry([ROOT / "tests" / "fixtures" / "train" / "tasks.py"])
     try:
         built = build_tasks(registry, registry.resolve(tasks))
-        examples = [e for t in built.values() for e in task_examples(t, tokenizer, split="train", limit=limit, max_seq_length=1024)[0]]
+        examples = [
+            e
+            for t in built.values()
+            for e in task_examples(t, tokenizer, split="train", limit=limit, max_seq_length=1024)[0]
+        ]
     except Exception as exc:  # BIG-bench files not fetched: use the fixture tasks
         print(f"({tasks} unavailable: {type(exc).__name__}: {exc}; using fixture tasks)", file=sys.stderr)
         tasks = FIXTURE_TASKS
         built = build_tasks(registry, tasks)
-        examples = [e for t in built.values() for e in task_examples(t, tokenizer, split="train", limit=limit, max_seq_length=1024)[0]]
+        examples = [
+            e
+            for t in built.values()
+            for e in task_examples(t, tokenizer, split="train", limit=limit, max_seq_length=1024)[0]
+        ]
     return examples, tasks
 
 
@@ -74,7 +82,9 @@ def run_plain(config: Any, examples: list[Any]) -> tuple[int, float]:
     random.Random(config.seed).shuffle(order)
     batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
     steps = math.ceil(len(batches) / config.gradient_accumulation_steps)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=config.weight_decay
+    )
     scheduler = get_scheduler("linear", optimizer, num_warmup_steps=0, num_training_steps=steps)
     micro = config.micro_batch_size or min(config.batch_size, 8)
     tokens = 0
@@ -117,15 +127,28 @@ def main() -> int:
     _, tokenizer = load_base("default")
     examples, tasks = examples_for(args.tasks, args.limit, tokenizer)
     config = TrainConfig(
-        method="lora", lora_rank=args.rank, batch_size=args.batch_size, gradient_accumulation_steps=args.grad_accum,
-        learning_rate=2e-4, weight_decay=0.01, num_epochs=1, logging_steps=10_000, seed=0,
+        method="lora",
+        lora_rank=args.rank,
+        batch_size=args.batch_size,
+        gradient_accumulation_steps=args.grad_accum,
+        learning_rate=2e-4,
+        weight_decay=0.01,
+        num_epochs=1,
+        logging_steps=10_000,
+        seed=0,
     )
     lengths = [len(e) for e in examples]
-    print(f"{len(examples)} examples from {', '.join(tasks)}; {sum(lengths)} tokens (length {min(lengths)}-{max(lengths)}); "
-          f"LoRA r={args.rank} q/v, batch {args.batch_size} x accum {args.grad_accum}, one epoch")
+    print(
+        f"{len(examples)} examples from {', '.join(tasks)}; {sum(lengths)} tokens (length {min(lengths)}-{max(lengths)}); "
+        f"LoRA r={args.rank} q/v, batch {args.batch_size} x accum {args.grad_accum}, one epoch"
+    )
     best = {"plain": 0.0, "taskgrove": 0.0}
     for repeat in range(args.repeats):
-        for name, runner in (("plain", run_plain), ("taskgrove", run_taskgrove)) if repeat % 2 == 0 else (("taskgrove", run_taskgrove), ("plain", run_plain)):
+        for name, runner in (
+            (("plain", run_plain), ("taskgrove", run_taskgrove))
+            if repeat % 2 == 0
+            else (("taskgrove", run_taskgrove), ("plain", run_plain))
+        ):
             tokens, seconds = runner(config, examples)
             rate = tokens / seconds
             best[name] = max(best[name], rate)

@@ -25,7 +25,20 @@ from taskgrove.core import Choice
 
 ITEMS_PER_TASK = 10_000
 LABELS = ["positive", "negative", "neutral"]
-WORDS = "market revenue growth profit loss guidance rates inflation dividend margin outlook demand".split()
+WORDS = [
+    "market",
+    "revenue",
+    "growth",
+    "profit",
+    "loss",
+    "guidance",
+    "rates",
+    "inflation",
+    "dividend",
+    "margin",
+    "outlook",
+    "demand",
+]
 ANSWERS_ENV = "TASKGROVE_BENCH_ANSWERS"
 
 LABELS_YAML = """\
@@ -98,12 +111,17 @@ def generate(folder: Path, seed: int = 0) -> Path:
     return specs
 
 
-def best_of(command: list[str], env: dict[str, str], cwd: Path, expect: int = 0, repeat: int = 3) -> tuple[float, float]:
+def best_of(
+    command: list[str], env: dict[str, str], cwd: Path, expect: int = 0, repeat: int = 3
+) -> tuple[float, float]:
     """The best wall time and the highest peak RSS of ``repeat`` runs (a shared machine is noisy).
     A ``--run-id`` in the command gets a suffix per repeat, so each run writes a new directory."""
     results = []
     for attempt in range(repeat):
-        numbered = [f"{part}-{attempt}" if previous == "--run-id" else part for previous, part in zip(["", *command], command)]
+        numbered = [
+            f"{part}-{attempt}" if previous == "--run-id" else part
+            for previous, part in zip(["", *command], command, strict=False)
+        ]
         results.append(peak_of(numbered, env, cwd, expect))
     return min(r[0] for r in results), max(r[1] for r in results)
 
@@ -117,7 +135,9 @@ def peak_of(command: list[str], env: dict[str, str], cwd: Path, expect: int = 0)
         "wall = time.perf_counter() - start\n"
         "print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, code)\n"
     )
-    out = subprocess.run([sys.executable, "-c", wrapper, *command], env=env, cwd=cwd, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", wrapper, *command], env=env, cwd=cwd, capture_output=True, text=True, check=True
+    )
     wall, peak, code = out.stdout.split()
     if int(code) != expect:
         raise SystemExit(f"{' '.join(command)} exited with {code}")
@@ -130,7 +150,15 @@ def main() -> None:
         spec = generate(folder)
         env = {**os.environ, ANSWERS_ENV: str(folder / "answer_key.json"), "PYTHONPATH": str(Path(__file__).parent)}
         cli = [sys.executable, "-m", "taskgrove"]
-        common = ["--include-path", str(spec), "--tasks", "bench", "--output-dir", str(folder / "results"), "--no-progress"]
+        common = [
+            "--include-path",
+            str(spec),
+            "--tasks",
+            "bench",
+            "--output-dir",
+            str(folder / "results"),
+            "--no-progress",
+        ]
         total = 2 * ITEMS_PER_TASK
 
         help_wall, _ = best_of([*cli, "--help"], env, folder)
@@ -139,7 +167,19 @@ def main() -> None:
         run = [*cli, "run", *common, "--model", "py:overhead:instant_model"]
         startup_wall, _ = best_of([*run, "--run-id", "bench-startup", "--limit", "1"], env, folder)
         run_wall, run_peak = best_of([*run, "--run-id", "bench-run"], env, folder)
-        eval_wall, eval_peak = best_of([*cli, "evaluate", *common, "--file_name", str(folder / "results" / "bench-run-0"), "--run-id", "bench-eval"], env, folder)
+        eval_wall, eval_peak = best_of(
+            [
+                *cli,
+                "evaluate",
+                *common,
+                "--file_name",
+                str(folder / "results" / "bench-run-0"),
+                "--run-id",
+                "bench-eval",
+            ],
+            env,
+            folder,
+        )
 
         marginal = run_wall - startup_wall
         metrics = json.loads((folder / "results" / "bench-eval-0" / "bench" / "labels" / "metrics.json").read_text())
@@ -147,10 +187,18 @@ def main() -> None:
         print(f"taskgrove --help      {help_wall:6.3f} s   (target < 0.5 s)")
         print(f"taskgrove tasks       {tasks_wall:6.3f} s   (target < 0.5 s)")
         print(f"unknown task error    {unknown_wall:6.3f} s   (target < 1 s, exit code 2 with a suggestion)")
-        print(f"taskgrove run         {run_wall:6.3f} s   {total / run_wall:8.0f} samples/s   peak {run_peak:5.0f} MB   (target < 3 s, < 500 MB)")
-        print(f"  start-up            {startup_wall:6.3f} s   (the same run with --limit 1: imports, task tree, tasks, model, files)")
-        print(f"  after start-up      {marginal:6.3f} s   {(total - 2) / marginal:8.0f} samples/s   (target >= 20,000/s)")
-        print(f"taskgrove evaluate    {eval_wall:6.3f} s   {total / eval_wall:8.0f} samples/s   peak {eval_peak:5.0f} MB   (target < run)")
+        print(
+            f"taskgrove run         {run_wall:6.3f} s   {total / run_wall:8.0f} samples/s   peak {run_peak:5.0f} MB   (target < 3 s, < 500 MB)"
+        )
+        print(
+            f"  start-up            {startup_wall:6.3f} s   (the same run with --limit 1: imports, task tree, tasks, model, files)"
+        )
+        print(
+            f"  after start-up      {marginal:6.3f} s   {(total - 2) / marginal:8.0f} samples/s   (target >= 20,000/s)"
+        )
+        print(
+            f"taskgrove evaluate    {eval_wall:6.3f} s   {total / eval_wall:8.0f} samples/s   peak {eval_peak:5.0f} MB   (target < run)"
+        )
         print(f"bench/labels accuracy after evaluate: {accuracy:.4f} (about 0.85 expected: 80% right + lucky guesses)")
 
 

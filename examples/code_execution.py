@@ -13,12 +13,21 @@ from taskgrove import Model, Task, Trajectory, TrajectoryGroup, register_task
 from taskgrove.sandbox import arun_code
 
 PROBLEMS = [
-    {"id": "sum", "problem": "Read integers separated by spaces from stdin and print their sum.",
-     "tests": [{"input": "1 2 3", "output": "6"}, {"input": "10 -4", "output": "6"}, {"input": "7", "output": "7"}]},
-    {"id": "reverse", "problem": "Read one line from stdin and print it reversed.",
-     "tests": [{"input": "abc", "output": "cba"}, {"input": "level", "output": "level"}]},
-    {"id": "max", "problem": "Read integers separated by spaces from stdin and print the largest.",
-     "tests": [{"input": "3 9 2", "output": "9"}, {"input": "-5 -2", "output": "-2"}]},
+    {
+        "id": "sum",
+        "problem": "Read integers separated by spaces from stdin and print their sum.",
+        "tests": [{"input": "1 2 3", "output": "6"}, {"input": "10 -4", "output": "6"}, {"input": "7", "output": "7"}],
+    },
+    {
+        "id": "reverse",
+        "problem": "Read one line from stdin and print it reversed.",
+        "tests": [{"input": "abc", "output": "cba"}, {"input": "level", "output": "level"}],
+    },
+    {
+        "id": "max",
+        "problem": "Read integers separated by spaces from stdin and print the largest.",
+        "tests": [{"input": "3 9 2", "output": "9"}, {"input": "-5 -2", "output": "-2"}],
+    },
 ]
 FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
 
@@ -38,7 +47,10 @@ class StdinProgramTask(Task[dict[str, Any]]):
 
     async def run(self, model: Model, scenario: dict[str, Any], num_samples: int = 1) -> TrajectoryGroup:
         messages = [
-            {"role": "system", "content": "Write a Python program in one ```python block. Read from stdin, print to stdout."},
+            {
+                "role": "system",
+                "content": "Write a Python program in one ```python block. Read from stdin, print to stdout.",
+            },
             {"role": "user", "content": scenario["problem"]},
         ]
         trajectories = []
@@ -46,11 +58,17 @@ class StdinProgramTask(Task[dict[str, Any]]):
             choice = await model.generate(messages)
             code = extract_code(choice.content)
             results = await asyncio.gather(
-                *(arun_code(code, stdin=test["input"], timeout_s=float(self.settings.get("timeout_s", 5.0))) for test in scenario["tests"])
+                *(
+                    arun_code(code, stdin=test["input"], timeout_s=float(self.settings.get("timeout_s", 5.0)))
+                    for test in scenario["tests"]
+                )
             )
-            passed = sum(r.status == "ok" and r.stdout.strip() == t["output"] for r, t in zip(results, scenario["tests"]))
+            passed = sum(
+                r.status == "ok" and r.stdout.strip() == t["output"]
+                for r, t in zip(results, scenario["tests"], strict=False)
+            )
             trajectory = Trajectory(
-                messages + [choice],
+                [*messages, choice],
                 reward=passed / len(scenario["tests"]),
                 metrics={"passed_tests": passed, "total_tests": len(scenario["tests"])},
                 metadata={"statuses": [r.status for r in results]},

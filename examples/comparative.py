@@ -12,8 +12,16 @@ from typing import Any
 from taskgrove import Model, Task, Trajectory, TrajectoryGroup, register_task
 
 BRIEFS = [
-    {"id": "h1", "facts": "Acme Corp quarterly profit rose 12% on strong cloud sales", "keywords": ["acme", "profit", "12%", "cloud"]},
-    {"id": "h2", "facts": "Central bank holds interest rates at 4.5% citing sticky inflation", "keywords": ["rates", "4.5%", "inflation"]},
+    {
+        "id": "h1",
+        "facts": "Acme Corp quarterly profit rose 12% on strong cloud sales",
+        "keywords": ["acme", "profit", "12%", "cloud"],
+    },
+    {
+        "id": "h2",
+        "facts": "Central bank holds interest rates at 4.5% citing sticky inflation",
+        "keywords": ["rates", "4.5%", "inflation"],
+    },
     {"id": "h3", "facts": "Oil prices fall 3% after OPEC raises output targets", "keywords": ["oil", "3%", "opec"]},
 ]
 
@@ -47,10 +55,14 @@ class HeadlineTask(Task[dict[str, Any]]):
         for index in range(num_samples):
             choice = await model.generate(messages)
             score = rubric(choice.content, scenario["keywords"])
-            trajectories.append(Trajectory(messages + [choice], metrics={"rubric": score}, metadata={"sample_id": index}))
+            trajectories.append(
+                Trajectory([*messages, choice], metrics={"rubric": score}, metadata={"sample_id": index})
+            )
         if num_samples == 1:
             trajectories[0].reward = trajectories[0].metrics["rubric"]
         else:
-            for trajectory, reward in zip(trajectories, rank_rewards([t.metrics["rubric"] for t in trajectories])):
+            for trajectory, reward in zip(
+                trajectories, rank_rewards([t.metrics["rubric"] for t in trajectories]), strict=False
+            ):
                 trajectory.reward = reward
         return TrajectoryGroup(trajectories, metadata={"scoring": "absolute" if num_samples == 1 else "rank"})

@@ -23,12 +23,30 @@ QUERIES = [
     {"id": "q3", "question": "When does the board meet?", "email_id": "e4", "answer": "2 June"},
 ]
 TOOLS = [
-    {"type": "function", "function": {"name": "search_emails", "description": "Search subjects and bodies by keywords.",
-     "parameters": {"type": "object", "properties": {"keywords": {"type": "string"}}, "required": ["keywords"]}}},
-    {"type": "function", "function": {"name": "read_email", "description": "Read one email by id.",
-     "parameters": {"type": "object", "properties": {"email_id": {"type": "string"}}, "required": ["email_id"]}}},
-    {"type": "function", "function": {"name": "submit_answer", "description": "Submit the final answer.",
-     "parameters": {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}}},
+    {
+        "type": "function",
+        "function": {
+            "name": "search_emails",
+            "description": "Search subjects and bodies by keywords.",
+            "parameters": {"type": "object", "properties": {"keywords": {"type": "string"}}, "required": ["keywords"]},
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "read_email",
+            "description": "Read one email by id.",
+            "parameters": {"type": "object", "properties": {"email_id": {"type": "string"}}, "required": ["email_id"]},
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "submit_answer",
+            "description": "Submit the final answer.",
+            "parameters": {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]},
+        },
+    },
 ]
 
 
@@ -59,7 +77,10 @@ class EmailSearchTask(Task[dict[str, Any]]):
     async def episode(self, model: Model, scenario: dict[str, Any]) -> Trajectory:
         trajectory = Trajectory(
             [
-                {"role": "system", "content": "You answer questions about the user's inbox. Use the tools, then call submit_answer."},
+                {
+                    "role": "system",
+                    "content": "You answer questions about the user's inbox. Use the tools, then call submit_answer.",
+                },
                 {"role": "user", "content": scenario["question"]},
             ],
             metadata={"query_id": scenario["id"]},
@@ -67,7 +88,7 @@ class EmailSearchTask(Task[dict[str, Any]]):
         submitted: str | None = None
         read: list[str] = []
         turns = 0
-        for turns in range(1, self.max_turns + 1):
+        for turns in range(1, self.max_turns + 1):  # noqa: B007 (the count is reported after the loop)
             choice = await model.generate(trajectory.messages(), tools=TOOLS)
             trajectory.messages_and_choices.append(choice)
             if not choice.tool_calls:
@@ -88,7 +109,9 @@ class EmailSearchTask(Task[dict[str, Any]]):
                         result = f"unknown tool {name}"
                 except (KeyError, json.JSONDecodeError) as exc:
                     result = f"bad arguments: {exc}"
-                trajectory.messages_and_choices.append({"role": "tool", "tool_call_id": call.get("id", ""), "content": json.dumps(result)})
+                trajectory.messages_and_choices.append(
+                    {"role": "tool", "tool_call_id": call.get("id", ""), "content": json.dumps(result)}
+                )
             if submitted is not None:
                 break
         if submitted is None:

@@ -60,14 +60,17 @@ class ShortAnswer(Task):
             yield {"id": f"{split}{i}", "question": question, "answer": answer}
 
     async def run(self, model, scenario, num_samples=1):
-        messages = [{"role": "system", "content": "Answer with a single word."}, {"role": "user", "content": scenario["question"]}]
+        messages = [
+            {"role": "system", "content": "Answer with a single word."},
+            {"role": "user", "content": scenario["question"]},
+        ]
         replies = await asyncio.gather(*(model.generate(messages) for _ in range(num_samples)))
         group = []
         for reply in replies:
             text = reply.content
             group.append(
                 Trajectory(
-                    messages + [reply],
+                    [*messages, reply],
                     reward=short_answer_reward(text, scenario["answer"]),
                     metrics={"words": len(text.split()), "mentions_answer": float(scenario["answer"] in text.lower())},
                 )

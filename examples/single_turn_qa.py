@@ -1,6 +1,6 @@
 """Pattern 1, single-turn QA: arithmetic word problems, reward 1 when the final number is right.
 
-    taskgrove run --include-path examples/single_turn_qa.py --tasks examples/arithmetic
+taskgrove run --include-path examples/single_turn_qa.py --tasks examples/arithmetic
 """
 
 import re
@@ -46,6 +46,11 @@ class ArithmeticTask(Task[dict[str, Any]]):
             predicted = last_number(choice.content)
             correct = predicted is not None and abs(predicted - scenario["answer"]) < 1e-6
             trajectories.append(
-                Trajectory(messages + [choice], reward=float(correct), metrics={"correct": correct}, metadata={"problem_id": scenario["id"], "predicted": predicted})
+                Trajectory(
+                    [*messages, choice],
+                    reward=float(correct),
+                    metrics={"correct": correct},
+                    metadata={"problem_id": scenario["id"], "predicted": predicted},
+                )
             )
         return TrajectoryGroup(trajectories)

@@ -40,8 +40,17 @@ def default_dest() -> Path:
 def download_sdist(workdir: Path, version: str = BIGBENCH_VERSION) -> Path:
     """Download the bigbench sdist into ``workdir`` with pip and return its path."""
     cmd = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-        "--no-build-isolation", f"bigbench=={version}", "-d", str(workdir),
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-binary",
+        ":all:",
+        "--no-build-isolation",
+        f"bigbench=={version}",
+        "-d",
+        str(workdir),
     ]
     subprocess.run(cmd, check=True)
     found = sorted(workdir.glob("bigbench-*.tar.gz"))
@@ -55,7 +64,7 @@ def task_relpath(member_name: str) -> Path | None:
     idx = member_name.find(TASKS_MARKER)
     if idx < 0 or not member_name.endswith("/task.json"):
         return None
-    rel = Path(member_name[idx + len(TASKS_MARKER):])
+    rel = Path(member_name[idx + len(TASKS_MARKER) :])
     # a task.json sits at depth 2 (task) or 3 (task/subtask); ignore anything odd
     if len(rel.parts) not in (2, 3) or any(p in ("", ".", "..") for p in rel.parts):
         return None
@@ -109,14 +118,14 @@ def build_index(dest: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--dest", type=Path, default=None,
+        "--dest",
+        type=Path,
+        default=None,
         help="output folder (default: $TASKGROVE_BIGBENCH_DIR or ~/.cache/taskgrove/bigbench)",
     )
     parser.add_argument("--tasks", nargs="*", default=None, help="only these task names")
     parser.add_argument("--sdist", type=Path, default=None, help="use an already downloaded sdist")
-    parser.add_argument(
-        "--keep", type=Path, default=None, help="download the sdist into this folder and keep it"
-    )
+    parser.add_argument("--keep", type=Path, default=None, help="download the sdist into this folder and keep it")
     parser.add_argument("--version", default=BIGBENCH_VERSION)
     parser.add_argument("--no-index", action="store_true", help="skip building the task index")
     args = parser.parse_args(argv)

@@ -18,7 +18,9 @@ class ScriptedModel:
     Every call is recorded in ``calls``.
     """
 
-    def __init__(self, script: Callable[[list[Message], Any], Reply], *, name: str = "scripted", delay: float = 0.0) -> None:
+    def __init__(
+        self, script: Callable[[list[Message], Any], Reply], *, name: str = "scripted", delay: float = 0.0
+    ) -> None:
         self.name = name
         self.script = script
         self.delay = delay

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.scripted import ScriptedModel, echo_model
 
 import taskgrove
 from taskgrove import MultiTaskError, Task, Trajectory, TrajectoryGroup
-from tests.scripted import ScriptedModel, echo_model
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -41,19 +41,33 @@ def test_run_a_task_object_with_a_model_object(tmp_path: Path) -> None:
 
 def test_run_by_name_with_include_path_then_evaluate_again(tmp_path: Path) -> None:
     first = taskgrove.run(
-        ["core/count"], model=ScriptedModel(lambda m, t: m[-1]["content"].split()[-1]), include_path=[str(FIXTURES / "core" / "tasks.py")],
-        output_dir=str(tmp_path), run_id="first", limit=5,
+        ["core/count"],
+        model=ScriptedModel(lambda m, t: m[-1]["content"].split()[-1]),
+        include_path=[str(FIXTURES / "core" / "tasks.py")],
+        output_dir=str(tmp_path),
+        run_id="first",
+        limit=5,
     )
     assert first.scores() == {"core/count": 1.0}
-    again = taskgrove.evaluate(["core/count"], tmp_path / "first", include_path=[str(FIXTURES / "core" / "tasks.py")], output_dir=str(tmp_path), run_id="again")
+    again = taskgrove.evaluate(
+        ["core/count"],
+        tmp_path / "first",
+        include_path=[str(FIXTURES / "core" / "tasks.py")],
+        output_dir=str(tmp_path),
+        run_id="again",
+    )
     assert again.scores() == {"core/count": 1.0}
 
 
 def test_failures_raise_one_multitask_error_after_all_tasks_ran(tmp_path: Path) -> None:
     with pytest.raises(MultiTaskError) as caught:
         taskgrove.run(
-            ["core/count", "core/always_fails"], model=echo_model(), include_path=[str(FIXTURES / "core" / "tasks.py")],
-            output_dir=str(tmp_path), run_id="x", limit=3,
+            ["core/count", "core/always_fails"],
+            model=echo_model(),
+            include_path=[str(FIXTURES / "core" / "tasks.py")],
+            output_dir=str(tmp_path),
+            run_id="x",
+            limit=3,
         )
     assert list(caught.value.errors) == ["core/always_fails"]
     assert (tmp_path / "x" / "core" / "count" / "metrics.json").is_file()
@@ -62,7 +76,11 @@ def test_failures_raise_one_multitask_error_after_all_tasks_ran(tmp_path: Path) 
 def test_supported_lists_the_tree_and_a_group() -> None:
     everything = taskgrove.supported()
     assert "finance/fomc" in everything and everything == sorted(everything)
-    assert taskgrove.supported("treemark/similar") == ["treemark/similar/mnli", "treemark/similar/qqp", "treemark/similar/sst2"]
+    assert taskgrove.supported("treemark/similar") == [
+        "treemark/similar/mnli",
+        "treemark/similar/qqp",
+        "treemark/similar/sst2",
+    ]
 
 
 def test_bad_parameters_are_config_errors(tmp_path: Path) -> None:
@@ -82,7 +100,9 @@ def test_import_taskgrove_stays_light() -> None:
 
 def test_run_a_yaml_task_file(tmp_path: Path) -> None:
     data = tmp_path / "data.jsonl"
-    data.write_text("".join(json.dumps({"id": str(i), "text": w, "label": w}) + "\n" for i, w in enumerate(["yes", "no", "yes"])))
+    data.write_text(
+        "".join(json.dumps({"id": str(i), "text": w, "label": w}) + "\n" for i, w in enumerate(["yes", "no", "yes"]))
+    )
     spec = tmp_path / "yesno.yaml"
     spec.write_text(
         "name: demo/yesno\n"

@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scripted import ScriptedModel
 
+from scripted import ScriptedModel
 from taskgrove.config import build_config
-from taskgrove.runner.executor import Executor
 from taskgrove.metrics import get_metric
 from taskgrove.registry import TaskRegistry
-from taskgrove.tasks.builtin import build_registry, new_registry
+from taskgrove.runner.executor import Executor
 from taskgrove.tasks.bigbench import (
     INDEX_HINT,
     BigBenchIndexMissing,
@@ -27,6 +26,7 @@ from taskgrove.tasks.bigbench import (
     register,
     slugify,
 )
+from taskgrove.tasks.builtin import build_registry, new_registry
 from taskgrove.tasks.sources import default_bigbench_root, load_rows, read_bigbench_index
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bigbench"
@@ -159,7 +159,9 @@ def test_missing_index_registers_nothing_warns_and_does_not_scan(tmp_path: Path)
 # --- multiple choice -------------------------------------------------------------------------------
 
 
-def test_multiple_choice_by_generation_reads_the_named_choice(registry: TaskRegistry, root: Path, tmp_path: Path) -> None:
+def test_multiple_choice_by_generation_reads_the_named_choice(
+    registry: TaskRegistry, root: Path, tmp_path: Path
+) -> None:
     items = rows(root, "bigbench:color_facts")
     assert len(items) == 10
     table, expected = {}, []
@@ -186,7 +188,9 @@ def test_multiple_choice_by_generation_reads_the_named_choice(registry: TaskRegi
     assert saved["primary_metric"] == "accuracy"
 
 
-def test_multiple_choice_by_loglikelihood_scores_each_rows_own_choices(registry: TaskRegistry, root: Path, tmp_path: Path) -> None:
+def test_multiple_choice_by_loglikelihood_scores_each_rows_own_choices(
+    registry: TaskRegistry, root: Path, tmp_path: Path
+) -> None:
     model = ScoringModel()
     result = execute(registry, tmp_path, ADD, model)
     items = rows(root, "bigbench:sums/add")
@@ -213,7 +217,9 @@ def test_few_shot_demonstrations_come_from_the_train_split(registry: TaskRegistr
 # --- generative ------------------------------------------------------------------------------------
 
 
-def test_generative_exact_match_after_bigbench_postprocessing(registry: TaskRegistry, root: Path, tmp_path: Path) -> None:
+def test_generative_exact_match_after_bigbench_postprocessing(
+    registry: TaskRegistry, root: Path, tmp_path: Path
+) -> None:
     items = rows(root, "bigbench:capitals")
     gold = {row["input"]: row["target"] for row in items}
     assert gold["Bolivia"] == ["Sucre", "La Paz"]
@@ -253,7 +259,9 @@ def test_postprocess_follows_bigbench() -> None:
 
 
 def test_exact_match_metric_takes_a_target_or_a_list() -> None:
-    scores = get_metric("exact_match").sample_scores([("Paris ", "Paris"), ("La Paz", ["Sucre", "La Paz"]), ("paris", "Paris"), (None, "x")])
+    scores = get_metric("exact_match").sample_scores(
+        [("Paris ", "Paris"), ("La Paz", ["Sucre", "La Paz"]), ("paris", "Paris"), (None, "x")]
+    )
     assert scores == [1.0, 1.0, 0.0, 0.0]
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scripted import ScriptedModel
 from sklearn.metrics import f1_score
 
+from scripted import ScriptedModel
 from taskgrove.config import build_config
 from taskgrove.core import Choice
 from taskgrove.runner.executor import Executor
@@ -22,7 +22,11 @@ from taskgrove.tasks.catalog import CATALOG_DIR, catalog_files
 from taskgrove.tasks.spec import read_yaml
 
 FIXTURES = Path(__file__).parent / "fixtures" / "catalog"
-FIXTURE_TASKS = sorted(p.parent.relative_to(FIXTURES).as_posix() for p in FIXTURES.rglob("*.jsonl") if p.name.startswith(("test", "dev", "validation")))
+FIXTURE_TASKS = sorted(
+    p.parent.relative_to(FIXTURES).as_posix()
+    for p in FIXTURES.rglob("*.jsonl")
+    if p.name.startswith(("test", "dev", "validation"))
+)
 OFFLINE_TASKS = ["finance/offline/banking77", "finance/offline/finer_ner"]
 INVALID = "<invalid>"
 
@@ -32,11 +36,21 @@ def fixture_source(name: str) -> str:
     return f"file:{FIXTURES / name}/{{split}}.jsonl"
 
 
-def run(tmp_path: Path, name: str, model: Any, *, mode: str = "run", fixture: bool = True, **overrides: Any) -> tuple[dict[str, Any], Any]:
+def run(
+    tmp_path: Path, name: str, model: Any, *, mode: str = "run", fixture: bool = True, **overrides: Any
+) -> tuple[dict[str, Any], Any]:
     task_config = dict(overrides)
     if fixture:
         task_config["options"] = {"source": fixture_source(name)}
-    config = build_config({"mode": mode, "tasks": [name], "output_dir": str(tmp_path), "progress": False, "task_config": {name: task_config}})
+    config = build_config(
+        {
+            "mode": mode,
+            "tasks": [name],
+            "output_dir": str(tmp_path),
+            "progress": False,
+            "task_config": {name: task_config},
+        }
+    )
     result = Executor(config, build_registry(plugins=False), model=model).run()
     return result.outcomes[name].metrics, result
 
@@ -60,7 +74,11 @@ def value(metrics: dict[str, Any], name: str) -> float:
 def sk_f1(gold: list[str], pred: list[str | None], average: str, **kw: Any) -> float:
     """scikit-learn's F1 with unparsed answers as a class of their own that never counts."""
     labels = sorted(set(gold) | {p for p in pred if p is not None})
-    return float(f1_score(gold, [p if p is not None else INVALID for p in pred], labels=labels, average=average, zero_division=0, **kw))
+    return float(
+        f1_score(
+            gold, [p if p is not None else INVALID for p in pred], labels=labels, average=average, zero_division=0, **kw
+        )
+    )
 
 
 def entity_f1(tp: int, n_pred: int, n_gold: int) -> float:
@@ -77,7 +95,11 @@ def test_every_catalog_task_resolves_and_builds() -> None:
     assert len(names) == 22
     assert registry.resolve(names) == names
     assert registry.resolve(["finance"]) == [n for n in registry.supported() if n.startswith("finance/")]
-    assert set(registry.resolve(["treemark/similar"])) == {"treemark/similar/sst2", "treemark/similar/mnli", "treemark/similar/qqp"}
+    assert set(registry.resolve(["treemark/similar"])) == {
+        "treemark/similar/sst2",
+        "treemark/similar/mnli",
+        "treemark/similar/qqp",
+    }
     assert registry.resolve(["fomc"]) == ["finance/fomc"]
     for name in names:
         task = registry.create(name)
@@ -96,7 +118,11 @@ def test_every_hub_task_has_a_fixture_and_every_flame_task_is_there() -> None:
     flame = "numclaim fomc finer finentity causal_classification subjectiveqa ectsum fnxl refind banking77 convfinqa finqa tatqa causal_detection"
     assert {f"finance/{n}" for n in flame.split()} <= set(hub)
     assert {"treemark/similar/sst2", "treemark/similar/mnli", "treemark/similar/qqp"} <= set(hub)
-    assert {"treemark/dissimilar/squad_v2", "treemark/dissimilar/cnn_dailymail", "treemark/dissimilar/codexglue"} <= set(hub)
+    assert {
+        "treemark/dissimilar/squad_v2",
+        "treemark/dissimilar/cnn_dailymail",
+        "treemark/dissimilar/codexglue",
+    } <= set(hub)
 
 
 def test_catalog_file_names_match_task_names() -> None:
@@ -134,7 +160,9 @@ def test_cli_tasks_prints_the_tree_quickly() -> None:
     assert "finance/ (" in out and "  offline/ (2)" in out and "treemark/ (6)" in out
     assert "    sst2" in out and "fomc" in out
     probe = "import sys, taskgrove.tasks.builtin as r; r.build_registry(); print(sorted(m for m in ('pydantic', 'jinja2', 'datasets', 'torch', 'sklearn') if m in sys.modules))"
-    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True).stdout.strip()
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
+    ).stdout.strip()
     assert loaded == "[]"
 
 
@@ -163,7 +191,14 @@ def test_fomc(tmp_path: Path) -> None:
 
 
 def test_numclaim_binary_f1(tmp_path: Path) -> None:
-    model = answers({"$2.10": "INCLAIM\nIt is a forecast.", "4,500": "OUTOFCLAIM", "15% return": "OUTOFCLAIM", "Net debt": "OUTOFCLAIM"})
+    model = answers(
+        {
+            "$2.10": "INCLAIM\nIt is a forecast.",
+            "4,500": "OUTOFCLAIM",
+            "15% return": "OUTOFCLAIM",
+            "Net debt": "OUTOFCLAIM",
+        }
+    )
     metrics, _ = run(tmp_path, "finance/numclaim", model, prompt_format="few_shot", num_fewshot=2)
     assert value(metrics, "accuracy") == pytest.approx(0.75)
     assert value(metrics, "f1_binary") == pytest.approx(2 / 3)
@@ -180,7 +215,14 @@ def test_causal_classification_macro_f1(tmp_path: Path) -> None:
 
 
 def test_subjectiveqa_one_scenario_per_feature(tmp_path: Path) -> None:
-    by_feature = {"RELEVANT": "2", "SPECIFIC": "1", "CAUTIOUS": "1", "ASSERTIVE": "2", "CLEAR": "Rating: 2", "OPTIMISTIC": "2"}
+    by_feature = {
+        "RELEVANT": "2",
+        "SPECIFIC": "1",
+        "CAUTIOUS": "1",
+        "ASSERTIVE": "2",
+        "CLEAR": "Rating: 2",
+        "OPTIMISTIC": "2",
+    }
     model = answers({f"feature: {feature} and": reply for feature, reply in by_feature.items()})
     metrics, result = run(tmp_path, "finance/subjectiveqa", model, prompt_format="few_shot", num_fewshot=1)
     records = list(result.store.task("finance/subjectiveqa").records())
@@ -201,17 +243,27 @@ def test_refind_aliases_and_weighted_f1(tmp_path: Path) -> None:
     metrics, result = run(tmp_path, "finance/refind", model)
     assert value(metrics, "accuracy") == pytest.approx(2 / 3)
     gold = ["PERSON/TITLE", "ORG/GPE", "ORG/MONEY"]
-    assert value(metrics, "f1_weighted") == pytest.approx(sk_f1(gold, ["PERSON/TITLE", "ORG/GPE", "ORG/ORG"], "weighted"))
+    assert value(metrics, "f1_weighted") == pytest.approx(
+        sk_f1(gold, ["PERSON/TITLE", "ORG/GPE", "ORG/ORG"], "weighted")
+    )
     prompt = next(iter(result.store.task("finance/refind").records()))["input"][-1]["content"]
     assert "[ENT1] John Roe [/ENT1] serves as [ENT2] Chief Executive Officer [/ENT2] ." in prompt
 
 
 def test_banking77(tmp_path: Path) -> None:
-    model = answers({"still pending": "pending_transfer", "card arrive": "Category: card_arrival", "lost my card": "card_not_working"})
+    model = answers(
+        {
+            "still pending": "pending_transfer",
+            "card arrive": "Category: card_arrival",
+            "lost my card": "card_not_working",
+        }
+    )
     metrics, _ = run(tmp_path, "finance/banking77", model)
     assert value(metrics, "accuracy") == pytest.approx(2 / 3)
     gold = ["pending_transfer", "card_arrival", "lost_or_stolen_card"]
-    assert value(metrics, "f1_weighted") == pytest.approx(sk_f1(gold, ["pending_transfer", "card_arrival", "card_not_working"], "weighted"))
+    assert value(metrics, "f1_weighted") == pytest.approx(
+        sk_f1(gold, ["pending_transfer", "card_arrival", "card_not_working"], "weighted")
+    )
 
 
 def test_sst2(tmp_path: Path) -> None:
@@ -223,15 +275,31 @@ def test_sst2(tmp_path: Path) -> None:
 
 
 def test_mnli(tmp_path: Path) -> None:
-    model = answers({"newest benefits": "neutral", "list of winners": "entailment", "mixed emotions": "contradiction", "hundred miles": "contradiction"})
+    model = answers(
+        {
+            "newest benefits": "neutral",
+            "list of winners": "entailment",
+            "mixed emotions": "contradiction",
+            "hundred miles": "contradiction",
+        }
+    )
     metrics, _ = run(tmp_path, "treemark/similar/mnli", model)
     assert value(metrics, "accuracy") == pytest.approx(0.75)
     gold = ["neutral", "entailment", "neutral", "contradiction"]
-    assert value(metrics, "f1_macro") == pytest.approx(sk_f1(gold, ["neutral", "entailment", "contradiction", "contradiction"], "macro"))
+    assert value(metrics, "f1_macro") == pytest.approx(
+        sk_f1(gold, ["neutral", "entailment", "contradiction", "contradiction"], "macro")
+    )
 
 
 def test_qqp_yes_no_answers(tmp_path: Path) -> None:
-    model = answers({"African-Americans": "No.", "PhD in Computer": "Yes", "travel alone": "no, not duplicate", "make money": "They are not duplicate."})
+    model = answers(
+        {
+            "African-Americans": "No.",
+            "PhD in Computer": "Yes",
+            "travel alone": "no, not duplicate",
+            "make money": "They are not duplicate.",
+        }
+    )
     metrics, _ = run(tmp_path, "treemark/similar/qqp", model, prompt_format="few_shot", num_fewshot=2)
     assert value(metrics, "accuracy") == pytest.approx(0.75)
     assert value(metrics, "f1_binary") == pytest.approx(2 / 3)  # tp 1, fn 1, fp 0
@@ -263,7 +331,12 @@ def test_finentity(tmp_path: Path) -> None:
 
 
 def test_fnxl_json_answers(tmp_path: Path) -> None:
-    model = answers({"12.5 million": '```json\n{"12.5": "us-gaap:Revenues", "3.2": "us-gaap:Other"}\n```', "100 shares": "I do not know."})
+    model = answers(
+        {
+            "12.5 million": '```json\n{"12.5": "us-gaap:Revenues", "3.2": "us-gaap:Other"}\n```',
+            "100 shares": "I do not know.",
+        }
+    )
     metrics, _ = run(tmp_path, "finance/fnxl", model, prompt_format="few_shot", num_fewshot=1)
     assert value(metrics, "entity_precision") == pytest.approx(1 / 2)
     assert value(metrics, "entity_recall") == pytest.approx(1 / 3)
@@ -272,7 +345,12 @@ def test_fnxl_json_answers(tmp_path: Path) -> None:
 
 
 def test_causal_detection_spans(tmp_path: Path) -> None:
-    model = answers({"Sales fell": "demand weakened - CAUSE\nSales fell - CAUSE", "storm closed": "storm - CAUSE\nclosed the plant - EFFECT"})
+    model = answers(
+        {
+            "Sales fell": "demand weakened - CAUSE\nSales fell - CAUSE",
+            "storm closed": "storm - CAUSE\nclosed the plant - EFFECT",
+        }
+    )
     metrics, _ = run(tmp_path, "finance/causal_detection", model)
     assert value(metrics, "entity_f1") == pytest.approx(entity_f1(3, 4, 4))
 
@@ -281,7 +359,13 @@ def test_causal_detection_spans(tmp_path: Path) -> None:
 
 
 def test_convfinqa_numeric_match(tmp_path: Path) -> None:
-    model = answers({"percentage change": "It went from 100 to 120, so 20 percent.", "fraction of revenue": "80/120 = 0.667", "2019 profit": "The answer is 45"})
+    model = answers(
+        {
+            "percentage change": "It went from 100 to 120, so 20 percent.",
+            "fraction of revenue": "80/120 = 0.667",
+            "2019 profit": "The answer is 45",
+        }
+    )
     metrics, _ = run(tmp_path, "finance/convfinqa", model)
     assert value(metrics, "numeric_match") == pytest.approx(2 / 3)
 
@@ -293,14 +377,21 @@ def test_finqa_numeric_match(tmp_path: Path) -> None:
 
 
 def test_tatqa_last_line_squad_scores(tmp_path: Path) -> None:
-    model = answers({"revenue higher": "Revenue was 120 in 2019.\nThe answer is 2019", "two revenue sources": "Product sales, Services"})
+    model = answers(
+        {
+            "revenue higher": "Revenue was 120 in 2019.\nThe answer is 2019",
+            "two revenue sources": "Product sales, Services",
+        }
+    )
     metrics, _ = run(tmp_path, "finance/tatqa", model)
     assert value(metrics, "squad_em") == pytest.approx(0.5)
     assert value(metrics, "squad_f1") == pytest.approx((0.5 + 1.0) / 2)  # "answer is 2019" vs "2019": P 1/3, R 1
 
 
 def test_squad_v2_with_unanswerable(tmp_path: Path) -> None:
-    model = answers({"Which team won": "Denver Broncos", "sang the anthem": "Unanswerable", "treaty signed": "in 1990 or so"})
+    model = answers(
+        {"Which team won": "Denver Broncos", "sang the anthem": "Unanswerable", "treaty signed": "in 1990 or so"}
+    )
     metrics, _ = run(tmp_path, "treemark/dissimilar/squad_v2", model, prompt_format="few_shot", num_fewshot=2)
     assert value(metrics, "squad_em") == pytest.approx(2 / 3)
     assert value(metrics, "squad_f1") == pytest.approx((1 + 1 + 2 / 3) / 3)
@@ -310,14 +401,18 @@ def test_squad_v2_with_unanswerable(tmp_path: Path) -> None:
 
 
 def test_ectsum_rouge(tmp_path: Path) -> None:
-    model = answers({"$3.4 billion": "q revenue $3.4 billion, up 8%\nraises guidance", "Net loss narrowed": "zebra quartz"})
+    model = answers(
+        {"$3.4 billion": "q revenue $3.4 billion, up 8%\nraises guidance", "Net loss narrowed": "zebra quartz"}
+    )
     metrics, _ = run(tmp_path, "finance/ectsum", model)
     for name in ("rougeL", "rouge1", "rouge2"):
         assert value(metrics, name) == pytest.approx(0.5)
 
 
 def test_cnn_dailymail_rouge(tmp_path: Path) -> None:
-    model = answers({"white tiger": "A rare white tiger is born at the zoo .", "Heavy rain": "Heavy rain floods roads ."})
+    model = answers(
+        {"white tiger": "A rare white tiger is born at the zoo .", "Heavy rain": "Heavy rain floods roads ."}
+    )
     metrics, _ = run(tmp_path, "treemark/dissimilar/cnn_dailymail", model)
     from rouge_score import rouge_scorer
 
@@ -352,7 +447,11 @@ def test_offline_banking77_on_packaged_data(tmp_path: Path) -> None:
     gold = {row["input"][-1]["content"]: row["ideal"] for row in rows}
     # right on the first five queries, one fixed (wrong unless it is the gold) label after that
     first_five = {row["input"][-1]["content"] for row in rows[:5]}
-    model = ScriptedModel(lambda messages, tools: gold[messages[-1]["content"]] if messages[-1]["content"] in first_five else "card_arrival")
+    model = ScriptedModel(
+        lambda messages, tools: (
+            gold[messages[-1]["content"]] if messages[-1]["content"] in first_five else "card_arrival"
+        )
+    )
     metrics, _ = run(tmp_path, "finance/offline/banking77", model, fixture=False)
     expected = (5 + sum(row["ideal"] == "card_arrival" for row in rows[5:])) / len(rows)
     assert value(metrics, "accuracy") == pytest.approx(expected)
@@ -378,7 +477,9 @@ def test_offline_finer_ner_on_packaged_data(tmp_path: Path) -> None:
         kept = gold.strip("[]").split(", ")[:-1]
         return f"[{', '.join(kept)}]" if kept else "No entities found"
 
-    metrics, _ = run(tmp_path / "partial", "finance/offline/finer_ner", model=ScriptedModel(partial), fixture=False, limit=20)
+    metrics, _ = run(
+        tmp_path / "partial", "finance/offline/finer_ner", model=ScriptedModel(partial), fixture=False, limit=20
+    )
     n_gold = sum(len(row["ideal"].strip("[]").split(", ")) for row in rows if row["ideal"].startswith("["))
     dropped = sum(1 for row in rows if row["ideal"].startswith("["))
     assert value(metrics, "entity_precision") == pytest.approx(1.0)
@@ -389,7 +490,15 @@ def test_offline_finer_ner_on_packaged_data(tmp_path: Path) -> None:
 
 
 def test_evaluate_mode_rescoring_gives_the_same_metrics(tmp_path: Path) -> None:
-    model = answers({"strongly committed": "HAWKISH", "0 to 1/4": "NEUTRAL", "little changed": "NEUTRAL", "Lower interest": "DOVISH", "tighter policy": "HAWKISH"})
+    model = answers(
+        {
+            "strongly committed": "HAWKISH",
+            "0 to 1/4": "NEUTRAL",
+            "little changed": "NEUTRAL",
+            "Lower interest": "DOVISH",
+            "tighter policy": "HAWKISH",
+        }
+    )
     first, result = run(tmp_path, "finance/fomc", model, prompt_format="few_shot", num_fewshot=2, seed=7)
     config = build_config(
         {
@@ -398,7 +507,14 @@ def test_evaluate_mode_rescoring_gives_the_same_metrics(tmp_path: Path) -> None:
             "file_name": str(result.store.root),
             "output_dir": str(tmp_path),
             "progress": False,
-            "task_config": {"finance/fomc": {"options": {"source": fixture_source("finance/fomc")}, "prompt_format": "few_shot", "num_fewshot": 2, "seed": 7}},
+            "task_config": {
+                "finance/fomc": {
+                    "options": {"source": fixture_source("finance/fomc")},
+                    "prompt_format": "few_shot",
+                    "num_fewshot": 2,
+                    "seed": 7,
+                }
+            },
         }
     )
     again = Executor(config, build_registry(plugins=False)).run()
@@ -421,7 +537,9 @@ class ScoringModel(ScriptedModel):
 
 
 def test_multiple_choice_by_loglikelihood_then_replayed(tmp_path: Path) -> None:
-    model = ScoringModel({"African-Americans": "no", "PhD in Computer": "yes", "travel alone": "no", "make money": "no"})
+    model = ScoringModel(
+        {"African-Americans": "no", "PhD in Computer": "yes", "travel alone": "no", "make money": "no"}
+    )
     metrics, result = run(tmp_path, "treemark/similar/qqp", model)
     assert model.scored == [["no", "yes"]] * 4
     assert value(metrics, "accuracy") == pytest.approx(0.75)
@@ -443,7 +561,9 @@ def test_multiple_choice_by_loglikelihood_then_replayed(tmp_path: Path) -> None:
 
 
 def test_metrics_json_names_the_primary_metric(tmp_path: Path) -> None:
-    model = answers({"still pending": "pending_transfer", "card arrive": "card_arrival", "lost my card": "lost_or_stolen_card"})
+    model = answers(
+        {"still pending": "pending_transfer", "card arrive": "card_arrival", "lost my card": "lost_or_stolen_card"}
+    )
     _, result = run(tmp_path, "finance/banking77", model)
     stored = json.loads(result.store.task("finance/banking77").metrics_path.read_text())
     assert stored["primary_metric"] == "f1_weighted"
@@ -469,11 +589,19 @@ def test_choice_objects_from_a_model_are_scored_by_content(tmp_path: Path) -> No
 def test_quickstart_config_runs_end_to_end(tmp_path: Path) -> None:
     """configs/quickstart.yaml with a scripted model in place of the embedded one."""
     root = Path(__file__).parents[1]
-    config = build_config({"output_dir": str(tmp_path), "progress": False}, yaml_file=root / "configs" / "quickstart.yaml")
+    config = build_config(
+        {"output_dir": str(tmp_path), "progress": False}, yaml_file=root / "configs" / "quickstart.yaml"
+    )
     assert config.model is None  # the embedded default model
     registry = build_registry(plugins=False)
-    assert registry.resolve(config.tasks) == ["finance/offline/banking77", "finance/offline/finer_ner", "code/humaneval"]
-    model = ScriptedModel(lambda messages, tools: "No entities found" if "named entities" in messages[0]["content"] else "card_arrival")
+    assert registry.resolve(config.tasks) == [
+        "finance/offline/banking77",
+        "finance/offline/finer_ner",
+        "code/humaneval",
+    ]
+    model = ScriptedModel(
+        lambda messages, tools: "No entities found" if "named entities" in messages[0]["content"] else "card_arrival"
+    )
     result = Executor(config, registry, model=model).run()
     assert {name: outcome.samples for name, outcome in result.outcomes.items()} == {
         "finance/offline/banking77": 10,
@@ -481,5 +609,14 @@ def test_quickstart_config_runs_end_to_end(tmp_path: Path) -> None:
         "code/humaneval": 5,
     }
     first = model.calls[0]["messages"]
-    assert [m["role"] for m in first] == ["system", "user", "assistant", "user", "assistant", "user", "assistant", "user"]
+    assert [m["role"] for m in first] == [
+        "system",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+    ]
     assert model.calls[0]["sampling"]["max_tokens"] == 16

@@ -12,11 +12,15 @@ MODEL = ["--model", f"py:{FIXTURES / 'models.py'}:slow_echo"]
 
 
 def taskgrove(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "taskgrove", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "taskgrove", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 def flame(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_unknown_task_exits_2_with_a_suggestion(tmp_path):
@@ -28,8 +32,18 @@ def test_unknown_task_exits_2_with_a_suggestion(tmp_path):
 
 
 def test_two_failures_among_four_exit_1_with_the_flame_report(tmp_path):
-    result = flame("--mode", "run", "--tasks", "core/count", "core/broken_dataset", "core/flaky", "core/always_fails",
-                   *INCLUDE, *MODEL, cwd=tmp_path)
+    result = flame(
+        "--mode",
+        "run",
+        "--tasks",
+        "core/count",
+        "core/broken_dataset",
+        "core/flaky",
+        "core/always_fails",
+        *INCLUDE,
+        *MODEL,
+        cwd=tmp_path,
+    )
     assert result.returncode == 1
     assert "MultiTaskError: Errors in tasks: core/broken_dataset, core/always_fails" in result.stderr
     assert "Task: core/broken_dataset\nError: FileNotFoundError: Could not find entity dictionary" in result.stderr
@@ -53,8 +67,19 @@ def test_flame_config_file_with_cli_override_then_evaluate(tmp_path):
     missing = flame("--mode", "evaluate", "--tasks", "core/count", *INCLUDE, cwd=tmp_path)
     assert missing.returncode == 2 and "File name is required for evaluation mode" in missing.stderr
 
-    evaluated = flame("--mode", "evaluate", "--tasks", "core/count", "core/flaky", "--file_name", "results/first",
-                      "--run-id", "scored", *INCLUDE, cwd=tmp_path)
+    evaluated = flame(
+        "--mode",
+        "evaluate",
+        "--tasks",
+        "core/count",
+        "core/flaky",
+        "--file_name",
+        "results/first",
+        "--run-id",
+        "scored",
+        *INCLUDE,
+        cwd=tmp_path,
+    )
     assert evaluated.returncode == 0, evaluated.stderr
     metrics = json.loads((tmp_path / "results" / "scored" / "core" / "count" / "metrics.json").read_text())
     assert metrics["metrics"]["reward"]["value"] == 0.8

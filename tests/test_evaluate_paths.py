@@ -1,17 +1,15 @@
 """Evaluate's direct re-scoring of declarative tasks gives exactly what replaying `run` gives."""
 
 import json
-from pathlib import Path
 
 import pytest
 
 from scripted import ScriptedModel
-from taskgrove.tasks.builtin import new_registry
 from taskgrove.config import build_config
 from taskgrove.core import Choice
 from taskgrove.runner.executor import Executor
 from taskgrove.runner.progress import PlainProgress
-from taskgrove.registry import TaskRegistry
+from taskgrove.tasks.builtin import new_registry
 
 LABELS_TASK = """\
 name: t/labels
@@ -46,13 +44,25 @@ class ScoringScripted(ScriptedModel):
 
 def replies(messages, tools):
     number = int(messages[-1]["content"][1:].split("]")[0])
-    return ["positive", "It is negative.", "neutral?", "", "no idea", Choice("Neutral", usage={"completion_tokens": 1})][number % 6]
+    return [
+        "positive",
+        "It is negative.",
+        "neutral?",
+        "",
+        "no idea",
+        Choice("Neutral", usage={"completion_tokens": 1}),
+    ][number % 6]
 
 
 @pytest.fixture
 def registry(tmp_path):
     data = tmp_path / "rows.jsonl"
-    data.write_text("".join(json.dumps({"id": str(i), "text": f"row {i}", "label": ["positive", "negative", "neutral"][i % 3]}) + "\n" for i in range(30)))
+    data.write_text(
+        "".join(
+            json.dumps({"id": str(i), "text": f"row {i}", "label": ["positive", "negative", "neutral"][i % 3]}) + "\n"
+            for i in range(30)
+        )
+    )
     reg = new_registry()
     for name, text in (("labels", LABELS_TASK), ("choice", MC_TASK), ("answers", ANSWERS_TASK)):
         (tmp_path / f"{name}.yaml").write_text(text.format(data=data))
@@ -62,7 +72,14 @@ def registry(tmp_path):
 
 def execute(registry, tmp_path, fast=True, **values):
     config = build_config({"output_dir": str(tmp_path / "results"), "tasks": ["t"], **values})
-    executor = Executor(config, registry, model=ScoringScripted(replies, ), progress=PlainProgress(interval=1e9))
+    executor = Executor(
+        config,
+        registry,
+        model=ScoringScripted(
+            replies,
+        ),
+        progress=PlainProgress(interval=1e9),
+    )
     executor.fast_rescoring = fast
     executor.run()
     return executor.store.root
@@ -84,7 +101,10 @@ def test_direct_rescoring_equals_replay(registry, tmp_path):
                 for output in record["outputs"]:
                     assert len(output["metadata"].pop("loglikelihoods")) == 3
         assert fast_records == slow_records
-        assert json.loads((fast / "t" / task / "metrics.json").read_text())["metrics"] == json.loads((slow / "t" / task / "metrics.json").read_text())["metrics"]
+        assert (
+            json.loads((fast / "t" / task / "metrics.json").read_text())["metrics"]
+            == json.loads((slow / "t" / task / "metrics.json").read_text())["metrics"]
+        )
     choice = samples(fast, "choice")[0]
     assert choice["outputs"][0]["metadata"]["loglikelihoods"] == [-8.0, -8.0, -7.0]
     assert choice["outputs"][0]["messages"][0]["content"] == "neutral"  # the shortest label scored best

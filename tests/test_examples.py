@@ -6,12 +6,11 @@ from pathlib import Path
 import pytest
 
 from scripted import ScriptedModel
-from taskgrove.tasks.builtin import new_registry
 from taskgrove.config import build_config
 from taskgrove.core import Choice
 from taskgrove.runner.executor import Executor
 from taskgrove.runner.progress import PlainProgress
-from taskgrove.registry import TaskRegistry
+from taskgrove.tasks.builtin import new_registry
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -33,7 +32,9 @@ def test_single_turn_qa(tmp_path):
     def reply(messages, tools):
         return next((a for k, a in answers.items() if k in messages[-1]["content"]), "no idea")
 
-    records, metrics = run_example(tmp_path, "single_turn_qa.py", "examples/arithmetic", ScriptedModel(reply), split="train")
+    records, _metrics = run_example(
+        tmp_path, "single_turn_qa.py", "examples/arithmetic", ScriptedModel(reply), split="train"
+    )
     assert {k: r["reward"] for k, r in records.items()} == {"p0": 1.0, "p4": 0.0}
     records, _ = run_example(tmp_path, "single_turn_qa.py", "examples/arithmetic", ScriptedModel(reply))
     assert records["p1"]["reward"] == 1.0 and records["p3"]["reward"] == 0.0 and records["p2"]["reward"] == 0.0
@@ -49,7 +50,11 @@ def test_multi_turn_tools(tmp_path):
         question = messages[1]["content"]
         step = sum(m["role"] == "assistant" for m in messages)
         if "budget" in question:  # search, read, answer right
-            plan = [tool_call("search_emails", keywords="budget"), tool_call("read_email", email_id="e1"), tool_call("submit_answer", answer="120,000 USD")]
+            plan = [
+                tool_call("search_emails", keywords="budget"),
+                tool_call("read_email", email_id="e1"),
+                tool_call("submit_answer", answer="120,000 USD"),
+            ]
             return Choice("", tool_calls=[plan[step]])
         if "offsite" in question:  # answers wrong straight away
             return Choice("", tool_calls=[tool_call("submit_answer", answer="Paris")])
@@ -57,7 +62,12 @@ def test_multi_turn_tools(tmp_path):
 
     records, metrics = run_example(tmp_path, "email_search.py", "examples/email_search", ScriptedModel(agent))
     assert records["q1"]["reward"] == 1.0
-    assert records["q1"]["metrics"] == {"found_answer": True, "read_right_email": True, "turns_used": 3, "correct": True}
+    assert records["q1"]["metrics"] == {
+        "found_answer": True,
+        "read_right_email": True,
+        "turns_used": 3,
+        "correct": True,
+    }
     assert records["q2"]["reward"] == 0.0
     assert records["q3"]["reward"] == -0.5 and records["q3"]["metrics"]["found_answer"] is False
     tool_messages = [m for m in records["q1"]["outputs"][0]["messages"] if m["role"] == "tool"]
@@ -67,12 +77,21 @@ def test_multi_turn_tools(tmp_path):
 
 def test_comparative_scoring(tmp_path):
     outputs = iter(["Acme profit up 12% on cloud", "Acme profit rises", "Something else entirely"] * 3)
-    records, _ = run_example(tmp_path, "comparative.py", "examples/headlines", ScriptedModel(lambda m, t: next(outputs)),
-                             num_samples=3, limit=1, concurrency=1)
+    records, _ = run_example(
+        tmp_path,
+        "comparative.py",
+        "examples/headlines",
+        ScriptedModel(lambda m, t: next(outputs)),
+        num_samples=3,
+        limit=1,
+        concurrency=1,
+    )
     rewards = [o["reward"] for o in records["h1"]["outputs"]]
     assert rewards == pytest.approx([1.0, 2 / 3, 1 / 3])
     assert records["h1"]["group_metadata"] == {"scoring": "rank"}
-    single, _ = run_example(tmp_path, "comparative.py", "examples/headlines", ScriptedModel(lambda m, t: "Acme profit up 12%"), limit=1)
+    single, _ = run_example(
+        tmp_path, "comparative.py", "examples/headlines", ScriptedModel(lambda m, t: "Acme profit up 12%"), limit=1
+    )
     assert single["h1"]["reward"] == pytest.approx(0.75)
 
 
@@ -87,8 +106,13 @@ def test_code_execution_reward(tmp_path):
         problem = messages[-1]["content"]
         return programs["sum" if "sum" in problem else "reverse" if "reversed" in problem else "max"]
 
-    records, metrics = run_example(tmp_path, "code_execution.py", "examples/stdin_programs", ScriptedModel(reply),
-                                   task_config={"stdin_programs": {"options": {"timeout_s": 1.5}}})
+    records, _metrics = run_example(
+        tmp_path,
+        "code_execution.py",
+        "examples/stdin_programs",
+        ScriptedModel(reply),
+        task_config={"stdin_programs": {"options": {"timeout_s": 1.5}}},
+    )
     assert records["sum"]["reward"] == 1.0 and records["sum"]["metrics"]["passed_tests"] == 3
     assert records["reverse"]["reward"] == 0.0
     assert records["max"]["reward"] == 0.0

@@ -6,12 +6,12 @@ from pathlib import Path
 import pytest
 
 from scripted import ScriptedModel
-from taskgrove.tasks.builtin import new_registry
 from taskgrove.config import build_config
 from taskgrove.errors import ConfigError, MultiTaskError
+from taskgrove.registry import TaskRegistry
 from taskgrove.runner.executor import Executor
 from taskgrove.runner.progress import PlainProgress
-from taskgrove.registry import TaskRegistry
+from taskgrove.tasks.builtin import new_registry
 
 FIXTURES = Path(__file__).parent / "fixtures" / "core"
 
@@ -45,7 +45,10 @@ def lines(path: Path) -> list[dict]:
 
 def test_two_failing_tasks_among_four_others_complete(registry, tmp_path):
     executor, run = execute(
-        registry, tmp_path, number_model(), tasks=["core/count", "core/broken_dataset", "core/flaky", "core/always_fails"]
+        registry,
+        tmp_path,
+        number_model(),
+        tasks=["core/count", "core/broken_dataset", "core/flaky", "core/always_fails"],
     )
     with pytest.raises(MultiTaskError) as err:
         run()
@@ -87,7 +90,12 @@ def test_sample_errors_are_recorded_on_their_samples(registry, tmp_path):
 
 def test_task_fails_past_max_sample_errors_and_stops_early(registry, tmp_path):
     executor, run = execute(
-        registry, tmp_path, number_model(), tasks=["core/flaky"], max_sample_errors=1, concurrency=1,
+        registry,
+        tmp_path,
+        number_model(),
+        tasks=["core/flaky"],
+        max_sample_errors=1,
+        concurrency=1,
         task_config={"flaky": {"options": {"size": 100}}},
     )
     with pytest.raises(MultiTaskError, match="2 of .* samples failed"):
@@ -106,13 +114,26 @@ def test_concurrency_is_bounded(registry, tmp_path):
 def test_run_settings_and_task_overrides_reach_the_model(registry, tmp_path):
     model = number_model()
     execute(
-        registry, tmp_path, model, tasks=["core/count", "core/flaky"], max_tokens=64, temperature=0.3, top_k=5,
+        registry,
+        tmp_path,
+        model,
+        tasks=["core/count", "core/flaky"],
+        max_tokens=64,
+        temperature=0.3,
+        top_k=5,
         task_config={"flaky": {"max_tokens": 16, "stop": ["\n"]}},
     )[1]()
     count_calls = [c for c in model.calls if c["sampling"]["max_tokens"] == 64]
     flaky_calls = [c for c in model.calls if c["sampling"]["max_tokens"] == 16]
     assert len(count_calls) == 40 and len(flaky_calls) == 36
-    assert count_calls[0]["sampling"] == {"max_tokens": 64, "temperature": 0.3, "top_p": 0.9, "top_k": 5, "repetition_penalty": 1.0, "seed": 0}
+    assert count_calls[0]["sampling"] == {
+        "max_tokens": 64,
+        "temperature": 0.3,
+        "top_p": 0.9,
+        "top_k": 5,
+        "repetition_penalty": 1.0,
+        "seed": 0,
+    }
     assert flaky_calls[0]["sampling"]["stop"] == ["\n"]
 
 
@@ -153,7 +174,9 @@ def test_evaluate_rescores_stored_outputs_without_the_model(registry, tmp_path):
     first, run = execute(registry, tmp_path, number_model(), tasks=["core/count"], mode="inference")
     run()
     forbidden = ScriptedModel(lambda m, t: AssertionError("no model calls in evaluate"))
-    second, run = execute(registry, tmp_path, forbidden, tasks=["core/count"], mode="evaluate", file_name=str(first.store.root))
+    second, run = execute(
+        registry, tmp_path, forbidden, tasks=["core/count"], mode="evaluate", file_name=str(first.store.root)
+    )
     run()
     assert forbidden.calls == []
     metrics = json.loads((second.store.root / "core" / "count" / "metrics.json").read_text())
@@ -162,7 +185,11 @@ def test_evaluate_rescores_stored_outputs_without_the_model(registry, tmp_path):
     assert json.loads((first.store.root / "run.json").read_text())["model"] == "scripted"
     # a samples file works as the source too
     third, run = execute(
-        registry, tmp_path, None, tasks=["core/count"], mode="evaluate",
+        registry,
+        tmp_path,
+        None,
+        tasks=["core/count"],
+        mode="evaluate",
         file_name=str(first.store.root / "core" / "count" / "samples.jsonl"),
     )
     run()
@@ -176,7 +203,15 @@ def test_evaluate_detects_changed_prompts(registry, tmp_path):
     records = lines(path)
     records[0]["input"][0]["content"] = "something else"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    second, run = execute(registry, tmp_path, None, tasks=["core/count"], mode="evaluate", file_name=str(first.store.root), max_sample_errors=0)
+    _second, run = execute(
+        registry,
+        tmp_path,
+        None,
+        tasks=["core/count"],
+        mode="evaluate",
+        file_name=str(first.store.root),
+        max_sample_errors=0,
+    )
     with pytest.raises(MultiTaskError, match="ReplayMismatch"):
         run()
 
@@ -185,7 +220,14 @@ def test_evaluate_names_tasks_missing_from_the_source(registry, tmp_path):
     first, run = execute(registry, tmp_path, number_model(), tasks=["core/count"], mode="inference", limit=2)
     run()
     with pytest.raises(ConfigError, match="no stored samples for: core/flaky"):
-        execute(registry, tmp_path, None, tasks=["core/count", "core/flaky"], mode="evaluate", file_name=str(first.store.root))
+        execute(
+            registry,
+            tmp_path,
+            None,
+            tasks=["core/count", "core/flaky"],
+            mode="evaluate",
+            file_name=str(first.store.root),
+        )
 
 
 def test_unknown_task_fails_before_anything_runs(registry, tmp_path):
@@ -208,7 +250,9 @@ def test_model_is_loaded_after_the_data_and_only_once(registry, tmp_path):
         calls.append(config.model)
         raise OSError("weights not found")
 
-    config = build_config({"mode": "run", "tasks": ["core/broken_dataset", "core/count", "core/flaky"], "output_dir": str(tmp_path)})
+    config = build_config(
+        {"mode": "run", "tasks": ["core/broken_dataset", "core/count", "core/flaky"], "output_dir": str(tmp_path)}
+    )
     executor = Executor(config, registry, model_factory=factory, progress=PlainProgress(interval=1e9))
     with pytest.raises(MultiTaskError) as err:
         executor.run()

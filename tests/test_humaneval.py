@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scripted import ScriptedModel
 
+from scripted import ScriptedModel
 from taskgrove.config import build_config
 from taskgrove.errors import ConfigError
 from taskgrove.runner.executor import Executor
-from taskgrove.registry import TaskRegistry
-from taskgrove.tasks.builtin import build_registry, new_registry
 from taskgrove.sandbox import check_program
+from taskgrove.tasks.builtin import build_registry, new_registry
 from taskgrove.tasks.humaneval import NAME, HumanEvalTask, build_program, extract_code, register
 from taskgrove.tasks.sources import load_rows
 

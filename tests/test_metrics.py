@@ -73,7 +73,7 @@ def test_prf_and_mcc_match_sklearn_with_a_sentinel_for_invalid():
 
     sentinel = ["__invalid__" if p is None else p for p in PREDS]
     for average in ("macro", "micro", "weighted"):
-        kw = dict(labels=["a", "b", "c"], average=average, zero_division=0)
+        kw = {"labels": ["a", "b", "c"], "average": average, "zero_division": 0}
         assert f1(PREDS, REFS, average=average) == approx(f1_score(REFS, sentinel, **kw))
         assert precision(PREDS, REFS, average=average) == approx(precision_score(REFS, sentinel, **kw))
         assert recall(PREDS, REFS, average=average) == approx(recall_score(REFS, sentinel, **kw))
@@ -232,7 +232,7 @@ def test_rouge_matches_rouge_score_and_lsum_uses_newlines():
     preds = ["the quick brown fox\njumps over the dog", "a b c d", "police killed the gunman"]
     refs = ["the fox jumps\nover the lazy brown dog", "a c b d e", "the gunman was shot down by police"]
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL", "rougeLsum"], use_stemmer=True)
-    expected = [scorer.score(r, p) for p, r in zip(preds, refs)]
+    expected = [scorer.score(r, p) for p, r in zip(preds, refs, strict=False)]
     got = rouge(preds, refs)
     for t in ("rouge1", "rouge2", "rougeL", "rougeLsum"):
         assert got[t] == approx(sum(e[t].fmeasure for e in expected) / 3)
@@ -253,7 +253,7 @@ def test_bleu_chrf_match_sacrebleu():
     refs1 = ["the cat is on the mat", "a cat is here", "hello there world"]
     refs2 = ["a cat sits on the mat", "there is a cat here too", "hello world"]
     assert bleu(hyps, refs1) == approx(sacrebleu.corpus_bleu(hyps, [refs1]).score)
-    assert bleu(hyps, [[a, b] for a, b in zip(refs1, refs2)]) == approx(
+    assert bleu(hyps, [[a, b] for a, b in zip(refs1, refs2, strict=False)]) == approx(
         sacrebleu.corpus_bleu(hyps, [refs1, refs2]).score
     )
     assert chrf(hyps, refs1) == approx(sacrebleu.corpus_chrf(hyps, [refs1]).score)
@@ -331,8 +331,8 @@ def test_mean_interval_basic_properties():
 def test_mean_interval_matches_normal_theory():
     # binary scores take the multinomial path, continuous ones the index path
     rng = np.random.default_rng(5)
-    for values in (rng.random(4000) < 0.3, rng.normal(2.0, 1.0, 4000)):
-        values = values.astype(float)
+    for drawn in (rng.random(4000) < 0.3, rng.normal(2.0, 1.0, 4000)):
+        values = drawn.astype(float)
         m, se = values.mean(), values.std() / math.sqrt(values.size)
         low, high = mean_interval(values, n_resamples=2000)
         assert low == approx(m - 1.96 * se, abs=0.15 * 1.96 * se)
@@ -359,10 +359,10 @@ def test_statistic_interval_for_a_corpus_metric():
     rng = np.random.default_rng(2)
     refs = list(rng.integers(0, 3, 300))
     preds = [r if rng.random() < 0.7 else int(rng.integers(0, 3)) for r in refs]
-    items = list(zip(preds, refs))
+    items = list(zip(preds, refs, strict=False))
 
     def macro_f1(sample: list) -> float:
-        p, r = zip(*sample)
+        p, r = zip(*sample, strict=False)
         return f1_score(r, p, average="macro")
 
     low, high = statistic_interval(items, macro_f1, seed=0)
@@ -372,9 +372,7 @@ def test_statistic_interval_for_a_corpus_metric():
     assert statistic_interval([], macro_f1) == pytest.approx((math.nan, math.nan), nan_ok=True)
     assert statistic_interval([(1, 1)], macro_f1) == (1.0, 1.0)
     # resamples where the statistic is undefined are skipped
-    assert statistic_interval([1, 2, 3], lambda s: math.nan) == pytest.approx(
-        (math.nan, math.nan), nan_ok=True
-    )
+    assert statistic_interval([1, 2, 3], lambda s: math.nan) == pytest.approx((math.nan, math.nan), nan_ok=True)
 
 
 # --- registry ------------------------------------------------------------------------------
@@ -422,7 +420,7 @@ def test_registry_names_and_kinds():
 
 
 def test_registry_values_equal_the_direct_functions():
-    items = list(zip(PREDS, REFS))
+    items = list(zip(PREDS, REFS, strict=False))
     assert compute_metric("accuracy", items) == approx(accuracy(PREDS, REFS))
     assert compute_metric("f1_macro", items) == approx(f1(PREDS, REFS, average="macro"))
     assert compute_metric("f1_micro", items) == approx(f1(PREDS, REFS, average="micro"))
@@ -432,9 +430,7 @@ def test_registry_values_equal_the_direct_functions():
     ent = [([("Apple", "ORG")], [("apple", "org"), ("Paris", "LOC")])]
     assert compute_metric("entity_recall", ent) == 0.5
     assert compute_metric("entity_precision", ent) == 1.0
-    assert compute_metric("squad_f1", [("the big cat sat", "a cat sat down"), ("", [])]) == approx(
-        (2 / 3 + 1) / 2
-    )
+    assert compute_metric("squad_f1", [("the big cat sat", "a cat sat down"), ("", [])]) == approx((2 / 3 + 1) / 2)
     assert compute_metric("squad_em", [("Paris", ["paris"]), ("x", "y")]) == 0.5
     assert compute_metric("rouge2", [("the cat sat", "the cat sat on the mat")]) == approx(4 / 7)
     assert compute_metric("bleu", [("the cat is on the mat", "the cat is on the mat")]) == approx(100)
@@ -447,7 +443,7 @@ def test_registry_values_equal_the_direct_functions():
 
 def test_registry_sample_scores_and_intervals():
     acc = get_metric("accuracy")
-    items = list(zip(PREDS, REFS)) * 20
+    items = list(zip(PREDS, REFS, strict=False)) * 20
     assert acc.sample_scores(items[:6]) == [1.0, 0.0, 1.0, 1.0, 1.0, 0.0]
     low, high = acc.interval(items)
     assert low < 4 / 6 < high
@@ -487,7 +483,7 @@ def test_confusion_statistics_equal_sklearn_on_random_resamples():
     rng = random.Random(7)
     labels = ["a", "b", "c", "d"]
     refs = [rng.choice(labels) for _ in range(300)]
-    preds = [r if rng.random() < 0.6 else rng.choice(labels + [None, "zzz"]) for r in refs]
+    preds = [r if rng.random() < 0.6 else rng.choice([*labels, None, "zzz"]) for r in refs]
     code = {label: i for i, label in enumerate(labels)}
     sentinel = len(labels)
     for _ in range(20):
@@ -511,7 +507,7 @@ def test_indexed_interval_matches_the_generic_bootstrap():
 
     refs = ["x", "y", "z"] * 40
     preds = ["x", "y", "y", "z", None, "x"] * 20
-    items = list(zip(preds, refs))
+    items = list(zip(preds, refs, strict=False))
     metric = get_metric("f1_macro")
     fast = metric.interval(items, n_resamples=300, seed=3)
     slow = statistic_interval(items, metric.compute, n_resamples=300, seed=3)

@@ -32,7 +32,9 @@ class Counting:
 
     async def generate(self, messages: list[dict[str, Any]], *, tools: Any = None, **sampling: Any) -> Choice:
         self.calls += 1
-        return Choice(f"{self.calls}:{messages[-1]['content']}", usage={"prompt_tokens": 3, "completion_tokens": 1}, latency_s=0.5)
+        return Choice(
+            f"{self.calls}:{messages[-1]['content']}", usage={"prompt_tokens": 3, "completion_tokens": 1}, latency_s=0.5
+        )
 
     async def aclose(self) -> None:
         self.closed = True
@@ -67,7 +69,9 @@ def test_key_covers_messages_tools_sampling_and_model(tmp_path: Path) -> None:
     ask(model, "b")
     ask(model, "a", max_tokens=3)
     ask(model, "a", stop=["x"])
-    asyncio.run(model.generate([{"role": "user", "content": "a"}], tools=[{"type": "function", "function": {"name": "f"}}]))
+    asyncio.run(
+        model.generate([{"role": "user", "content": "a"}], tools=[{"type": "function", "function": {"name": "f"}}])
+    )
     assert inner.calls == 5
     ask(model, "a", unknown_option=1)  # unknown keys do not change the request
     assert inner.calls == 5

@@ -7,6 +7,7 @@ The server picks its behaviour from the requested model name; fault counters are
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import pickle
@@ -77,10 +78,8 @@ class ScriptedServer:
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             handler.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
 
     def _ok(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
         text = "echo: " + body["messages"][-1]["content"]
@@ -244,7 +243,9 @@ def test_concurrency_is_bounded(server: ScriptedServer) -> None:
     assert server.max_active == 3
 
 
-def test_api_key_never_leaks(server: ScriptedServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_api_key_never_leaks(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("TG_TEST_KEY", SECRET)
     caplog.set_level(logging.DEBUG)
     leaky = make(server, "echo-auth-400", api_key_env="TG_TEST_KEY")
@@ -252,7 +253,16 @@ def test_api_key_never_leaks(server: ScriptedServer, monkeypatch: pytest.MonkeyP
     assert server.auth[-1] == f"Bearer {SECRET}"  # the key is sent ...
     failing = make(server, "always-503", api_key_env="TG_TEST_KEY", max_retries=1)
     [exhausted] = ask(failing, ["k"])
-    texts = [str(error), repr(error), str(exhausted), repr(exhausted), repr(leaky), str(leaky), leaky.name, repr(vars(leaky))]
+    texts = [
+        str(error),
+        repr(error),
+        str(exhausted),
+        repr(exhausted),
+        repr(leaky),
+        str(leaky),
+        leaky.name,
+        repr(vars(leaky)),
+    ]
     texts += [str(error.args), caplog.text]
     assert isinstance(error, ModelError) and error.status == 400 and "***" in str(error)
     for text in texts:  # ... and shown nowhere

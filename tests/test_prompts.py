@@ -5,12 +5,21 @@ from __future__ import annotations
 import pytest
 
 from taskgrove.errors import ConfigError
-from taskgrove.tasks.prompts import PromptError, build_messages, compile_template, fewshot_messages, insert_fewshot, make_environment
+from taskgrove.tasks.prompts import (
+    PromptError,
+    build_messages,
+    compile_template,
+    fewshot_messages,
+    insert_fewshot,
+    make_environment,
+)
 
 
 def test_template_sees_fields_row_constants_and_extras() -> None:
     env = make_environment({"labels": ["up", "down"]})
-    template = compile_template("t", "{{ sentence }} | {{ row['sentence'] | upper }} | {{ labels | join('/') }} | {{ feature }}", env)
+    template = compile_template(
+        "t", "{{ sentence }} | {{ row['sentence'] | upper }} | {{ labels | join('/') }} | {{ feature }}", env
+    )
     assert template.render({"sentence": "rates rose"}, feature="CLEAR") == "rates rose | RATES ROSE | up/down | CLEAR"
 
 
@@ -52,7 +61,11 @@ def test_few_shot_messages_alternate_before_the_item() -> None:
 
 
 def test_insert_fewshot_after_leading_system_messages() -> None:
-    conversation = [{"role": "system", "content": "S1"}, {"role": "system", "content": "S2"}, {"role": "user", "content": "Q"}]
+    conversation = [
+        {"role": "system", "content": "S1"},
+        {"role": "system", "content": "S2"},
+        {"role": "user", "content": "Q"},
+    ]
     out = insert_fewshot(conversation, [["q", "a"]])
     assert [m["content"] for m in out] == ["S1", "S2", "q", "a", "Q"]
     assert insert_fewshot([{"role": "user", "content": "Q"}], [["q", "a"]])[0] == {"role": "user", "content": "q"}

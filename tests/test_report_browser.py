@@ -35,7 +35,14 @@ def find_chromium() -> str | None:
     explicit = os.environ.get("TASKGROVE_CHROMIUM")
     if explicit:
         return explicit
-    return next((path for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable") if (path := shutil.which(name))), None)
+    return next(
+        (
+            path
+            for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+            if (path := shutil.which(name))
+        ),
+        None,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +51,9 @@ def chromium() -> str:
     if binary is None:
         if os.environ.get("CI"):
             pytest.fail("CI is set but Chromium is missing: run scripts/install_chromium.sh before the tests")
-        pytest.skip("Chromium is not installed (bash scripts/install_chromium.sh installs it); with CI set this test fails instead")
+        pytest.skip(
+            "Chromium is not installed (bash scripts/install_chromium.sh installs it); with CI set this test fails instead"
+        )
     return binary
 
 
@@ -60,11 +69,23 @@ def browse(binary: str, url: str, profile: Path, *extra: str) -> subprocess.Comp
 
 
 def taskgrove(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "taskgrove", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "taskgrove", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_report_of_a_real_run_renders_in_chromium(chromium, tmp_path):
-    run = taskgrove("run", "--include-path", str(CORE / "tasks.py"), "--tasks", "core", "--model", f"py:{CORE / 'models.py'}:slow_echo", "--no-progress", cwd=tmp_path)
+    run = taskgrove(
+        "run",
+        "--include-path",
+        str(CORE / "tasks.py"),
+        "--tasks",
+        "core",
+        "--model",
+        f"py:{CORE / 'models.py'}:slow_echo",
+        "--no-progress",
+        cwd=tmp_path,
+    )
     assert run.returncode == 1, run.stderr  # two core tasks fail on purpose
     (run_dir,) = (tmp_path / "results").iterdir()
     report = taskgrove("report", f"results/{run_dir.name}", "--html", "reports/core", cwd=tmp_path)
@@ -82,7 +103,9 @@ def test_report_of_a_real_run_renders_in_chromium(chromium, tmp_path):
 def test_training_report_tables_charts_heatmap_and_samples_in_chromium(chromium, tmp_path):
     runs = treemark_runs(tmp_path / "results", n=60)
     comparison = comparison_json(tmp_path / "train" / "comparison.json", runs)
-    report = taskgrove("report", str(comparison.parent), "--html", "reports/treemark", "--title", "TreeMark report", cwd=tmp_path)
+    report = taskgrove(
+        "report", str(comparison.parent), "--html", "reports/treemark", "--title", "TreeMark report", cwd=tmp_path
+    )
     assert report.returncode == 0, report.stderr
     page = tmp_path / "reports" / "treemark" / "index.html"
 
@@ -103,12 +126,16 @@ def test_training_report_tables_charts_heatmap_and_samples_in_chromium(chromium,
         for line in (run_dir / "treemark" / "similar" / "sst2" / "samples.jsonl").read_text().splitlines()
         if '"reward":1.0' not in line
     )
-    filtered = browse(chromium, page.as_uri() + "?task=treemark/similar/sst2&wrong=1", tmp_path / "p2", "--dump-dom").stdout
+    filtered = browse(
+        chromium, page.as_uri() + "?task=treemark/similar/sst2&wrong=1", tmp_path / "p2", "--dump-dom"
+    ).stdout
     assert f'data-samples-filtered="{wrong}"' in filtered and 0 < wrong < 180
     assert filtered.count('<li class="sample wrong"') == min(50, wrong) and '<li class="sample right"' not in filtered
 
     shot = tmp_path / "report.png"
-    browse(chromium, page.as_uri(), tmp_path / "p3", f"--screenshot={shot}", "--window-size=1400,1000", "--hide-scrollbars")
+    browse(
+        chromium, page.as_uri(), tmp_path / "p3", f"--screenshot={shot}", "--window-size=1400,1000", "--hide-scrollbars"
+    )
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])
@@ -131,6 +158,10 @@ def test_missing_chromium_skips_locally_and_fails_in_ci(tmp_path, ci, code, outc
         env["CI"] = ci
     result = subprocess.run(
         [sys.executable, "-m", "pytest", str(Path(__file__)), "-k", "real_run", "-rsf", "-q", "-p", "no:cacheprovider"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == code and outcome in result.stdout and message in result.stdout, result.stdout[-3000:]

@@ -65,7 +65,10 @@ def test_one_sided_failed_and_corpus_tasks(runs):
     assert result["t/only_a"].status == "only in A" and result["t/only_b"].status == "only in B"
     assert result["t/broken"].status == "failed in B" and "boom" in result["t/broken"].note
     f1 = result["t/f1"]
-    assert f1.field == "reward" and "'macro_f1' is not a per-sample mean in A and B; compared per-sample reward instead" in f1.note
+    assert (
+        f1.field == "reward"
+        and "'macro_f1' is not a per-sample mean in A and B; compared per-sample reward instead" in f1.note
+    )
     rouge = result["t/rouge"]
     assert rouge.field == "rougeL" and rouge.mcnemar is None  # not 0/1 scores: no McNemar
     assert rouge.n_paired == 3 and rouge.errors_b == 1 and "errored samples left out: 0 in A, 1 in B" in rouge.note
@@ -85,14 +88,34 @@ def test_renderings(runs):
     assert "B - A [95% CI]" in table and "+0.250 [" in table and "2/4" in table and "only in A" in table
     data = json.loads(render_comparison(comparison, "json"))
     acc = next(t for t in data["tasks"] if t["task"] == "t/acc")
-    assert acc["mcnemar"] == {"b_right_in_a_only": 2, "c_right_in_b_only": 4, "p_exact": pytest.approx(0.6875), "p_mid": pytest.approx(29 / 64)}
+    assert acc["mcnemar"] == {
+        "b_right_in_a_only": 2,
+        "c_right_in_b_only": 4,
+        "p_exact": pytest.approx(0.6875),
+        "p_mid": pytest.approx(29 / 64),
+    }
     assert acc["n_paired"] == 8 and acc["only_in_a"] == 2 and data["difference"] == "B - A"
     assert "| t/acc [" in render_comparison(comparison, "markdown")
 
 
 def test_compare_command(runs, tmp_path, capsys):
     a, b = runs
-    assert main(["compare", str(a.root), str(b.root), "--resamples", "200", "--format", "json", "-o", str(tmp_path / "c.json")]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(a.root),
+                str(b.root),
+                "--resamples",
+                "200",
+                "--format",
+                "json",
+                "-o",
+                str(tmp_path / "c.json"),
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "c.json").read_text())["a"]["run_id"] == "run-a"
     assert main(["compare", "run-a", "run-b", "--output-dir", str(a.root.parent), "--resamples", "200"]) == 0
     assert "t/acc" in capsys.readouterr().out

@@ -34,7 +34,14 @@ def test_mean_and_weighted_mean_hand_values():
 
 def test_corpus_metric_member_gives_no_interval_and_says_why():
     a = Member("g/a", 0.75, 4, "accuracy", [1, 0, 1, 1])
-    f1 = Member("g/b", 0.40, 10, "macro_f1", None, "g/b: 'macro_f1' is not the mean of its per-sample values (a corpus-level statistic)")
+    f1 = Member(
+        "g/b",
+        0.40,
+        10,
+        "macro_f1",
+        None,
+        "g/b: 'macro_f1' is not the mean of its per-sample values (a corpus-level statistic)",
+    )
     group = score_group("g", [a, f1], ["g/a", "g/b"])
     assert group.mean.value == pytest.approx(0.575)
     assert group.weighted.value == pytest.approx((0.75 * 4 + 0.4 * 10) / 14)

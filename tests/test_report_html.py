@@ -32,7 +32,16 @@ def test_page_has_tables_charts_and_samples(treemark, tmp_path):
     runs, _ = treemark
     board = build_leaderboard(load_runs([(p, None) for p in runs.values()]))
     page = render_html(board).decode()
-    for element in ("runs-table", "overview-table", "leaderboards", "board-filter", "samples", "sample-list", "sample-wrong", "samples-data"):
+    for element in (
+        "runs-table",
+        "overview-table",
+        "leaderboards",
+        "board-filter",
+        "samples",
+        "sample-list",
+        "sample-wrong",
+        "samples-data",
+    ):
         assert f'id="{element}"' in page
     assert page.count('class="board"') == len(board.rows) == 6 + 2 * 3
     assert page.count('class="bar-chart"') == len(board.rows)
@@ -64,7 +73,7 @@ def test_sample_text_cannot_close_the_script_block(tmp_path):
 
 
 def test_training_heatmap_from_comparison_json(treemark, tmp_path, capsys):
-    runs, comparison_file = treemark
+    _runs, comparison_file = treemark
     out = tmp_path / "report"
     assert main(["report", str(comparison_file.parent), "--html", str(out)]) == 0
     page = (out / "index.html").read_text()
@@ -93,14 +102,32 @@ def test_labelled_runs_build_the_heatmap(treemark, tmp_path):
     comparison = comparison_from_runs(load_runs([(p, label) for label, p in runs.items()]))
     assert [m.kind for m in comparison.models] == ["base", "single", "multi"]
     sst2 = "treemark/similar/sst2"
-    assert comparison.delta(comparison.models[2], sst2) == pytest.approx(comparison.models[2].scores[sst2].value - comparison.models[0].scores[sst2].value)
+    assert comparison.delta(comparison.models[2], sst2) == pytest.approx(
+        comparison.models[2].scores[sst2].value - comparison.models[0].scores[sst2].value
+    )
 
 
 def test_comparison_format_is_checked(tmp_path):
-    ok = parse_comparison({"tasks": ["a"], "models": [{"label": "multi_full", "scores": {"a": 0.5}}, {"label": "base", "scores": {"a": {"value": 0.4}}}]})
+    ok = parse_comparison(
+        {
+            "tasks": ["a"],
+            "models": [
+                {"label": "multi_full", "scores": {"a": 0.5}},
+                {"label": "base", "scores": {"a": {"value": 0.4}}},
+            ],
+        }
+    )
     assert [m.label for m in ok.models] == ["base", "multi_full"]  # base rows first
-    assert ok.models[1].kind == "multi" and ok.models[1].scores["a"].value == 0.5 and not ok.models[1].scores["a"].has_interval
-    assert infer_kind("single_sst2_LoRA_8") == "single" and infer_kind("base") == "base" and infer_kind("similar_FullFT") == "multi"
+    assert (
+        ok.models[1].kind == "multi"
+        and ok.models[1].scores["a"].value == 0.5
+        and not ok.models[1].scores["a"].has_interval
+    )
+    assert (
+        infer_kind("single_sst2_LoRA_8") == "single"
+        and infer_kind("base") == "base"
+        and infer_kind("similar_FullFT") == "multi"
+    )
     for bad, message in [
         ({"tasks": []}, "'models' list"),
         ({"models": [{"label": "x", "kind": "other"}]}, "kind 'other'"),
@@ -118,14 +145,27 @@ def test_comparison_format_is_checked(tmp_path):
 
 
 def test_sample_rows_flatten_messages_and_clip():
-    assert clip("abcdefghij", 4) == "a\n… [6 characters omitted] …\nhij"  # a quarter from the start, the rest from the end
+    assert (
+        clip("abcdefghij", 4) == "a\n… [6 characters omitted] …\nhij"
+    )  # a quarter from the start, the rest from the end
     assert clip("short", 10) == "short"
     record = {
         "id": "7",
-        "input": [{"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": "x"}}]}],
+        "input": [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": "x"}}],
+            }
+        ],
         "outputs": [
             {"messages": [{"role": "assistant", "content": "42"}], "reward": 1.0},
-            {"messages": [{"role": "assistant", "content": None, "tool_calls": [{"name": "calc"}]}, {"role": "tool", "content": "41"}], "reward": 0},
+            {
+                "messages": [
+                    {"role": "assistant", "content": None, "tool_calls": [{"name": "calc"}]},
+                    {"role": "tool", "content": "41"},
+                ],
+                "reward": 0,
+            },
         ],
         "reference": {"answer": 42},
         "reward": 0.5,
@@ -135,9 +175,11 @@ def test_sample_rows_flatten_messages_and_clip():
     row = record_row(record)
     assert row[0] == "7" and row[1].startswith("[user]\nlook\n{")
     assert row[2][0] == ["42", 1.0]
-    assert row[2][1][0].startswith("[assistant]\ntool calls: [{\"name\":\"calc\"}]") and row[2][1][1] == 0.0
+    assert row[2][1][0].startswith('[assistant]\ntool calls: [{"name":"calc"}]') and row[2][1][1] == 0.0
     assert row[3] == '{"answer":42}' and row[4] == 0.5 and row[5] is None and row[6] == '{"em":0.5}'
-    failed = record_row({"id": "8", "input": [], "error": {"type": "TimeoutError", "message": "slow"}, "scenario": {"q": "say 8"}})
+    failed = record_row(
+        {"id": "8", "input": [], "error": {"type": "TimeoutError", "message": "slow"}, "scenario": {"q": "say 8"}}
+    )
     assert failed[5] == "TimeoutError: slow" and failed[4] is None and failed[2] == []
     assert failed[1] == '[scenario]\n{"q":"say 8"}'  # no messages: the scenario stands in for the input
 
@@ -155,7 +197,10 @@ def test_twenty_thousand_samples_render_in_a_few_seconds(tmp_path):
 
 def test_no_samples_option(treemark):
     runs, _ = treemark
-    page = render_html(build_leaderboard(load_runs([(next(iter(runs.values())), None)])), options=HtmlOptions(samples=False, title="T <1>")).decode()
+    page = render_html(
+        build_leaderboard(load_runs([(next(iter(runs.values())), None)])),
+        options=HtmlOptions(samples=False, title="T <1>"),
+    ).decode()
     assert 'id="samples-data"' not in page and 'id="sample-list"' not in page and "<title>T &lt;1&gt;</title>" in page
 
 

@@ -102,8 +102,8 @@ def test_stratified_bootstrap_widths_match_the_analytic_standard_errors():
     result = stratified_bootstrap(tasks, n_resamples=4000, seed=2)
     p = [0.6, 150 / 800]
     n = [200, 800]
-    se_mean = 0.5 * math.sqrt(sum(pi * (1 - pi) / ni for pi, ni in zip(p, n)))
-    se_pooled = math.sqrt(sum(ni * pi * (1 - pi) for pi, ni in zip(p, n))) / sum(n)
+    se_mean = 0.5 * math.sqrt(sum(pi * (1 - pi) / ni for pi, ni in zip(p, n, strict=False)))
+    se_pooled = math.sqrt(sum(ni * pi * (1 - pi) for pi, ni in zip(p, n, strict=False))) / sum(n)
     assert (result.mean[1] - result.mean[0]) / (2 * 1.96) == pytest.approx(se_mean, rel=0.1)
     assert (result.weighted[1] - result.weighted[0]) / (2 * 1.96) == pytest.approx(se_pooled, rel=0.1)
     assert result.mean[0] < (0.6 + 0.1875) / 2 < result.mean[1]

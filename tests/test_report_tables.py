@@ -9,16 +9,15 @@ import pytest
 
 from fixtures.report.make_runs import FakeTask, write_run
 from scripted import ScriptedModel
-from taskgrove.tasks.builtin import new_registry
 from taskgrove.cli import main
 from taskgrove.config import build_config
 from taskgrove.errors import ConfigError, MultiTaskError
-from taskgrove.runner.executor import Executor
-from taskgrove.runner.progress import PlainProgress
-from taskgrove.registry import TaskRegistry
 from taskgrove.report.collect import load_run, load_runs, short_model_name
 from taskgrove.report.leaderboard import build_leaderboard
 from taskgrove.report.tables import render_leaderboard
+from taskgrove.runner.executor import Executor
+from taskgrove.runner.progress import PlainProgress
+from taskgrove.tasks.builtin import new_registry
 
 CORE_TASKS = Path(__file__).parent / "fixtures" / "core" / "tasks.py"
 
@@ -29,7 +28,11 @@ def two_runs(tmp_path):
         tmp_path,
         "20260101-000000-aaaa",
         "openai/model-a",
-        {"g/sub/one": FakeTask([1, 0, 1, 1]), "g/sub/two": FakeTask([0, 0, 1, 0, 0, 0, 0, 1]), "g/three": FakeTask([0.5, 0.7], primary="f1")},
+        {
+            "g/sub/one": FakeTask([1, 0, 1, 1]),
+            "g/sub/two": FakeTask([0, 0, 1, 0, 0, 0, 0, 1]),
+            "g/three": FakeTask([0.5, 0.7], primary="f1"),
+        },
     )
     b = write_run(
         tmp_path,
@@ -50,7 +53,9 @@ def executor_run(tmp_path: Path) -> Path:
         number = int(messages[-1]["content"].split()[-1])
         return "wrong" if number % 5 == 0 else str(number)
 
-    config = build_config({"mode": "run", "tasks": ["core"], "output_dir": str(tmp_path / "results"), "model": "py:models.py:slow_echo"})
+    config = build_config(
+        {"mode": "run", "tasks": ["core"], "output_dir": str(tmp_path / "results"), "model": "py:models.py:slow_echo"}
+    )
     executor = Executor(config, registry, model=ScriptedModel(reply), progress=PlainProgress(interval=1e9))
     with pytest.raises(MultiTaskError):
         executor.run()
@@ -104,12 +109,20 @@ def test_csv_has_one_line_per_row_and_run_with_known_values(two_runs):
     board = build_leaderboard(load_runs([(p, None) for p in two_runs]))
     lines = list(csv.DictReader(io.StringIO(render_leaderboard(board, "csv"))))
     assert len(lines) == len(board.rows) * 2
-    one_a = next(l for l in lines if l["name"] == "g/sub/one" and l["run_id"].endswith("aaaa"))
-    assert float(one_a["value"]) == 0.75 and one_a["n"] == "4" and float(one_a["ci_low"]) <= 0.75 <= float(one_a["ci_high"])
+    one_a = next(row for row in lines if row["name"] == "g/sub/one" and row["run_id"].endswith("aaaa"))
+    assert (
+        float(one_a["value"]) == 0.75
+        and one_a["n"] == "4"
+        and float(one_a["ci_low"]) <= 0.75 <= float(one_a["ci_high"])
+    )
     assert one_a["label"] == "openai/model-a 20260101-000000-aaaa" and one_a["model"] == "openai/model-a"
-    two_b = next(l for l in lines if l["name"] == "g/sub/two" and l["run_id"].endswith("bbbb"))
+    two_b = next(row for row in lines if row["name"] == "g/sub/two" and row["run_id"].endswith("bbbb"))
     assert two_b["status"] == "failed" and two_b["value"] == "" and "data missing" in two_b["note"]
-    weighted_a = next(l for l in lines if l["name"] == "g/sub" and l["statistic"] == "weighted" and l["run_id"].endswith("aaaa"))
+    weighted_a = next(
+        row
+        for row in lines
+        if row["name"] == "g/sub" and row["statistic"] == "weighted" and row["run_id"].endswith("aaaa")
+    )
     assert float(weighted_a["value"]) == pytest.approx(5 / 12)
 
 
@@ -118,10 +131,16 @@ def test_json_markdown_and_table(two_runs):
     data = json.loads(render_leaderboard(board, "json"))
     assert [r["run_id"] for r in data["runs"]] == ["20260101-000000-aaaa", "20260101-000001-bbbb"]
     g_mean = next(r for r in data["rows"] if r["name"] == "g" and r["statistic"] == "mean")
-    assert g_mean["kind"] == "group" and g_mean["cells"][1]["ci_low"] is None and "no interval" in g_mean["cells"][1]["note"]
+    assert (
+        g_mean["kind"] == "group"
+        and g_mean["cells"][1]["ci_low"] is None
+        and "no interval" in g_mean["cells"][1]["note"]
+    )
     assert "stratified bootstrap" in data["notes"][0]
     markdown = render_leaderboard(board, "markdown")
-    assert "| task / group | metric | openai/model-a 20260101-000000-aaaa | run7/final 20260101-000001-bbbb |" in markdown
+    assert (
+        "| task / group | metric | openai/model-a 20260101-000000-aaaa | run7/final 20260101-000001-bbbb |" in markdown
+    )
     assert "| g/sub/one | reward | 0.750 [" in markdown
     table = render_leaderboard(board, "table")
     assert "g/sub/one" in table and "0.750 [" in table and "failed [" in table and "20260101-000001-bbbb" in table

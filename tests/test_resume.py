@@ -15,14 +15,25 @@ SIZE = 120
 
 def command(tmp_path: Path, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "taskgrove", "run", "--output-dir", str(tmp_path / "results"),
-        "--include-path", str(FIXTURES / "tasks.py"), "--model", f"py:{FIXTURES / 'models.py'}:slow_echo", *extra,
+        sys.executable,
+        "-m",
+        "taskgrove",
+        "run",
+        "--output-dir",
+        str(tmp_path / "results"),
+        "--include-path",
+        str(FIXTURES / "tasks.py"),
+        "--model",
+        f"py:{FIXTURES / 'models.py'}:slow_echo",
+        *extra,
     ]
 
 
 def start(tmp_path: Path, *extra: str, delay: str = "0.02") -> subprocess.Popen:
     env = {**os.environ, "TASKGROVE_TEST_DELAY": delay}
-    return subprocess.Popen(command(tmp_path, *extra), env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        command(tmp_path, *extra), env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def wait_for_lines(path: Path, count: int, timeout: float = 30.0) -> None:
@@ -47,8 +58,17 @@ def complete_records(path: Path) -> dict[str, dict]:
 
 def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_path):
     samples = tmp_path / "results" / "killed" / "core" / "count" / "samples.jsonl"
-    process = start(tmp_path, "--tasks", "core/count", "--run-id", "killed", "--concurrency", "4",
-                    "--task-config", f"count.options={{size: {SIZE}}}")
+    process = start(
+        tmp_path,
+        "--tasks",
+        "core/count",
+        "--run-id",
+        "killed",
+        "--concurrency",
+        "4",
+        "--task-config",
+        f"count.options={{size: {SIZE}}}",
+    )
     wait_for_lines(samples, 15)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
@@ -56,8 +76,12 @@ def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_path):
     assert 15 <= len(before) < SIZE
 
     resumed = subprocess.run(
-        [*command(tmp_path, "--resume", "killed")], env={**os.environ, "TASKGROVE_TEST_DELAY": "0"},
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        [*command(tmp_path, "--resume", "killed")],
+        env={**os.environ, "TASKGROVE_TEST_DELAY": "0"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert resumed.returncode == 0, resumed.stderr
     raw = [json.loads(line) for line in samples.read_text().splitlines()]
@@ -75,8 +99,18 @@ def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_path):
 
 def test_ctrl_c_stops_promptly_keeps_samples_and_resume_reruns_only_errored(tmp_path):
     samples = tmp_path / "results" / "interrupted" / "core" / "flaky" / "samples.jsonl"
-    process = start(tmp_path, "--tasks", "core/flaky", "--run-id", "interrupted", "--concurrency", "2",
-                    "--task-config", "flaky.options={size: 300}", delay="0.01")
+    process = start(
+        tmp_path,
+        "--tasks",
+        "core/flaky",
+        "--run-id",
+        "interrupted",
+        "--concurrency",
+        "2",
+        "--task-config",
+        "flaky.options={size: 300}",
+        delay="0.01",
+    )
     wait_for_lines(samples, 20)
     sent = time.monotonic()
     process.send_signal(signal.SIGINT)
@@ -90,8 +124,14 @@ def test_ctrl_c_stops_promptly_keeps_samples_and_resume_reruns_only_errored(tmp_
     status = json.loads((tmp_path / "results" / "interrupted" / "run.json").read_text())
     assert status["status"] == "interrupted"
 
-    resumed = subprocess.run(command(tmp_path, "--resume", "interrupted", "--max-sample-errors", "0.5"),
-                             env={**os.environ}, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    resumed = subprocess.run(
+        command(tmp_path, "--resume", "interrupted", "--max-sample-errors", "0.5"),
+        env={**os.environ},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert resumed.returncode == 0, resumed.stderr
     after = complete_records(samples)
     lines = samples.read_text().splitlines()

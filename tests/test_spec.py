@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scripted import ScriptedModel
 
-from taskgrove.tasks.builtin import new_registry
+from scripted import ScriptedModel
 from taskgrove.core import Choice
 from taskgrove.errors import ConfigError
 from taskgrove.runs.records import build_record
-from taskgrove.registry import TaskRegistry
+from taskgrove.tasks.builtin import new_registry
 from taskgrove.tasks.declarative import DataError, DeclarativeTask, as_text, get_path
 from taskgrove.tasks.schema import NamedSpec, ReferenceSpec, SourceSpec, TaskSpec
 from taskgrove.tasks.spec import compile_spec, load_spec_file, load_task_files, parse_spec
@@ -65,7 +64,15 @@ def configured(spec: dict[str, Any], **settings: Any) -> DeclarativeTask:
 
 def test_shorthands_expand(data: Path) -> None:
     metrics = ["accuracy", {"name": "f1_binary", "pos_label": "pos"}]
-    spec = parse_spec(spec_data(data, reference="label", metrics=metrics, primary_metric="f1_binary", parser={"name": "label", "mode": "exact"}))
+    spec = parse_spec(
+        spec_data(
+            data,
+            reference="label",
+            metrics=metrics,
+            primary_metric="f1_binary",
+            parser={"name": "label", "mode": "exact"},
+        )
+    )
     assert spec.source == SourceSpec(uri=f"file:{data}/{{split}}.jsonl")
     assert spec.reference == ReferenceSpec(field="label")
     assert spec.metrics[1] == NamedSpec(name="f1_binary", options={"pos_label": "pos"})
@@ -231,10 +238,23 @@ def test_zero_shot_scenarios_carry_no_examples(data: Path) -> None:
 
 
 def test_split_mapping_ids_and_expand(data: Path) -> None:
-    task = configured(spec_data(data, splits={"test": "train"}, id_field="text", expand={"aspect": ["tone", "topic"]}, input="{{ aspect }}: {{ text }}"))
+    task = configured(
+        spec_data(
+            data,
+            splits={"test": "train"},
+            id_field="text",
+            expand={"aspect": ["tone", "topic"]},
+            input="{{ aspect }}: {{ text }}",
+        )
+    )
     scenarios = list(task.get_dataset("test"))
     assert len(scenarios) == 12
-    assert scenarios[1] == {"id": "train sentence 0/topic", "aspect": "topic", "input": "topic: train sentence 0", "reference": "neg"}
+    assert scenarios[1] == {
+        "id": "train sentence 0/topic",
+        "aspect": "topic",
+        "input": "topic: train sentence 0",
+        "reference": "neg",
+    }
 
 
 def test_source_override_option_and_unknown_options(data: Path, tmp_path: Path) -> None:
@@ -304,7 +324,9 @@ def test_reward_from_a_corpus_metric_is_its_value_on_the_sample(data: Path) -> N
 
 
 def test_training_messages_end_with_the_gold_answer(data: Path) -> None:
-    task = configured(spec_data(data, fewshot={"target": "Label: {{ reference }}"}), prompt_format="few_shot", num_fewshot=1)
+    task = configured(
+        spec_data(data, fewshot={"target": "Label: {{ reference }}"}), prompt_format="few_shot", num_fewshot=1
+    )
     scenario = next(iter(task.get_dataset("test")))
     messages = task.training_messages(scenario)
     assert messages[:-1] == task.messages(scenario)
@@ -314,9 +336,11 @@ def test_training_messages_end_with_the_gold_answer(data: Path) -> None:
 
 def _records(task: DeclarativeTask, replies: list[str]) -> list[dict[str, Any]]:
     records = []
-    for index, (scenario, reply) in enumerate(zip(task.get_dataset("test"), replies)):
+    for index, (scenario, reply) in enumerate(zip(task.get_dataset("test"), replies, strict=False)):
         group = asyncio.run(task.run(ScriptedModel(lambda m, t, r=reply: r), scenario))
-        records.append(json.loads(json.dumps(build_record(task, scenario, scenario["id"], index, group, started=0.0, seconds=0.0))))
+        records.append(
+            json.loads(json.dumps(build_record(task, scenario, scenario["id"], index, group, started=0.0, seconds=0.0)))
+        )
     return records
 
 
@@ -329,7 +353,13 @@ def test_aggregate_computes_corpus_metrics_with_intervals(data: Path) -> None:
     assert metrics["parsed"]["value"] == pytest.approx(0.75)
     from sklearn.metrics import f1_score
 
-    expected = f1_score(["pos", "neg", "pos", "neg"], ["pos", "pos", "pos", "X"], labels=["neg", "pos"], average="macro", zero_division=0)
+    expected = f1_score(
+        ["pos", "neg", "pos", "neg"],
+        ["pos", "pos", "pos", "X"],
+        labels=["neg", "pos"],
+        average="macro",
+        zero_division=0,
+    )
     assert metrics["f1_macro"]["value"] == pytest.approx(expected)
     assert metrics["f1_macro"]["n"] == 4
     low, high = metrics["f1_macro"]["ci_low"], metrics["f1_macro"]["ci_high"]
@@ -423,11 +453,20 @@ def test_bio_to_entities_handles_both_tag_styles() -> None:
 
 
 def test_pair_transforms() -> None:
-    assert get_transform("grouped_pairs")("{'us-gaap:Revenue': ['12.5', '3'], 'other': '7'}", {}) == [("12.5", "us-gaap:Revenue"), ("3", "us-gaap:Revenue"), ("7", "other")]
+    assert get_transform("grouped_pairs")("{'us-gaap:Revenue': ['12.5', '3'], 'other': '7'}", {}) == [
+        ("12.5", "us-gaap:Revenue"),
+        ("3", "us-gaap:Revenue"),
+        ("7", "other"),
+    ]
     assert get_transform("mapping_pairs")({"12.5": "us-gaap:Revenue"}, {}) == [("12.5", "us-gaap:Revenue")]
-    assert get_transform("pairs", text="value", type="label")([{"value": "FAA", "label": "Neutral"}], {}) == [("FAA", "Neutral")]
+    assert get_transform("pairs", text="value", type="label")([{"value": "FAA", "label": "Neutral"}], {}) == [
+        ("FAA", "Neutral")
+    ]
     delimited = get_transform("delimited_pairs")
-    assert delimited("[Bank - ORGANIZATION, Santa Clara - LOCATION]", {}) == [("Bank", "ORGANIZATION"), ("Santa Clara", "LOCATION")]
+    assert delimited("[Bank - ORGANIZATION, Santa Clara - LOCATION]", {}) == [
+        ("Bank", "ORGANIZATION"),
+        ("Santa Clara", "LOCATION"),
+    ]
     assert delimited("No entities found.", {}) == []
     with pytest.raises(ValueError, match="is not 'text - type'"):
         delimited("[Bank]", {})

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from taskgrove.tasks.builtin import new_registry
 from taskgrove import Task, TaskTrainConfig
 from taskgrove.errors import ConfigError
-from taskgrove.registry import TaskRegistry
+from taskgrove.tasks.builtin import new_registry
 from taskgrove.train.mixture import allocate, mix, mixture_weights
 from taskgrove.train.presets import CONFIG_INDEX, model_name, resolve_train_config, task_family
 
@@ -38,7 +37,17 @@ DISSIMILAR = ("treemark/dissimilar/squad_v2", "treemark/dissimilar/cnn_dailymail
 # --- presets and config index --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("index,method,rank,label", [(0, "full", None, "FullFT"), (1, "lora", 4, "LoRA_4"), (2, "lora", 8, "LoRA_8"), (3, "lora", 16, "LoRA_16"), (4, "lora", 32, "LoRA_32"), (5, "lora", 64, "LoRA_64")])
+@pytest.mark.parametrize(
+    "index,method,rank,label",
+    [
+        (0, "full", None, "FullFT"),
+        (1, "lora", 4, "LoRA_4"),
+        (2, "lora", 8, "LoRA_8"),
+        (3, "lora", 16, "LoRA_16"),
+        (4, "lora", 32, "LoRA_32"),
+        (5, "lora", 64, "LoRA_64"),
+    ],
+)
 def test_config_index_maps_to_method_and_rank(index: int, method: str, rank: int | None, label: str) -> None:
     assert CONFIG_INDEX[index] == (method, rank)
     config = resolve_train_config(tasks(*SIMILAR), requests=["treemark/similar"], cli={"config_index": index})
@@ -65,9 +74,20 @@ def test_conflicting_index_and_method_is_an_error() -> None:
 
 def test_presets_follow_treemark() -> None:
     full = resolve_train_config(tasks(*SIMILAR), cli={"config_index": 0})
-    assert (full.family, full.batch_size, full.learning_rate, full.weight_decay, full.gradient_accumulation_steps) == ("classification", 128, 1e-5, 0.0, 4)
+    assert (full.family, full.batch_size, full.learning_rate, full.weight_decay, full.gradient_accumulation_steps) == (
+        "classification",
+        128,
+        1e-5,
+        0.0,
+        4,
+    )
     lora = resolve_train_config(tasks(*SIMILAR), cli={"config_index": 3})
-    assert (lora.batch_size, lora.weight_decay, lora.lora_dropout, lora.target_modules) == (32, 0.01, 0.1, ["q_proj", "v_proj"])
+    assert (lora.batch_size, lora.weight_decay, lora.lora_dropout, lora.target_modules) == (
+        32,
+        0.01,
+        0.1,
+        ["q_proj", "v_proj"],
+    )
     gen_full = resolve_train_config(tasks(*DISSIMILAR), cli={"config_index": 0})
     assert (gen_full.family, gen_full.batch_size, gen_full.weight_decay) == ("generation", 32, 0.01)
     mixed = resolve_train_config(tasks(SIMILAR[0], DISSIMILAR[0]), cli={"config_index": 0})
@@ -147,7 +167,9 @@ def test_proportional_temperature_equal_shares() -> None:
 
 
 def test_temperature_one_is_proportional_and_large_tends_to_equal() -> None:
-    assert mixture_weights(SIZES, "temperature", temperature=1.0) == pytest.approx(mixture_weights(SIZES, "proportional"))
+    assert mixture_weights(SIZES, "temperature", temperature=1.0) == pytest.approx(
+        mixture_weights(SIZES, "proportional")
+    )
     flat = mixture_weights(SIZES, "temperature", temperature=1000.0)
     assert all(abs(w - 1 / 3) < 0.01 for w in flat.values())
 
@@ -164,7 +186,7 @@ def test_cap_limits_each_task() -> None:
 def test_oversampling_cycles_through_fresh_permutations() -> None:
     mixed = mix(_pools({"small": 10, "big": 90}), "equal", size=100, seed=5)
     small = [i for name, i in mixed if name == "small"]
-    assert len(small) == 50 and Counter(small) == {i: 5 for i in range(10)}
+    assert len(small) == 50 and Counter(small) == dict.fromkeys(range(10), 5)
 
 
 def test_mixtures_are_seeded() -> None:
@@ -196,7 +218,10 @@ def test_batch_plan_covers_every_example_and_groups_lengths() -> None:
     batches = plan_batches(lengths, 8, seed=0, epoch=0, group_by_length=True)
     assert sorted(i for b in batches for i in b) == list(range(100))
     spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches)
-    random_spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in plan_batches(lengths, 8, seed=0, epoch=0, group_by_length=False))
+    random_spread = sum(
+        max(lengths[i] for i in b) - min(lengths[i] for i in b)
+        for b in plan_batches(lengths, 8, seed=0, epoch=0, group_by_length=False)
+    )
     assert spread < random_spread / 3
     config = TrainConfig(batch_size=8, gradient_accumulation_steps=2)
     assert steps_per_epoch(100, config) == 7
@@ -215,7 +240,9 @@ def test_train_cli_is_registered_and_rejects_bad_input(capsys: pytest.CaptureFix
     help_text = build_parser().format_help()
     for name in ("train", "train-compare", "train-eval", "rl"):
         assert name in help_text
-    code = main(["train", "--include-path", str(FIXTURES / "tasks.py"), "--tasks", "trainfix/similar", "--config-index", "9"])
+    code = main(
+        ["train", "--include-path", str(FIXTURES / "tasks.py"), "--tasks", "trainfix/similar", "--config-index", "9"]
+    )
     assert code == 2 and "0..5" in capsys.readouterr().err
     code = main(["train", "--include-path", str(FIXTURES / "tasks.py"), "--tasks", "trainfix/nope"])
     assert code == 2 and "not supported" in capsys.readouterr().err

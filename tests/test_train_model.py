@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from taskgrove.tasks.builtin import new_registry
 from taskgrove.errors import ConfigError
 from taskgrove.registry import TaskRegistry
+from taskgrove.tasks.builtin import new_registry
 from taskgrove.train.examples import IGNORE, answer_loss, collate, encode_example
 
 FIXTURES = Path(__file__).parent / "fixtures" / "train"
@@ -42,8 +42,16 @@ def _config(tmp_path: Path, tasks: list[str], **values):
 
     reg = new_registry()
     reg.add_path(FIXTURES / "tasks.py")
-    small = {"config_index": 2, "batch_size": 4, "gradient_accumulation_steps": 1, "learning_rate": 1e-3, "limit": 8,
-             "logging_steps": 1, "output_dir": str(tmp_path), "seed": 3}
+    small = {
+        "config_index": 2,
+        "batch_size": 4,
+        "gradient_accumulation_steps": 1,
+        "learning_rate": 1e-3,
+        "limit": 8,
+        "logging_steps": 1,
+        "output_dir": str(tmp_path),
+        "seed": 3,
+    }
     small.update(values)
     return resolve_train_config({n: reg.create(n) for n in tasks}, requests=tasks, cli=small)
 
@@ -52,8 +60,13 @@ def _config(tmp_path: Path, tasks: list[str], **values):
 
 
 def test_prompt_is_tokenised_exactly_as_the_local_backend_does(local_model) -> None:
-    messages = [{"role": "system", "content": "Answer with one word."}, {"role": "user", "content": "Is 7 even or odd?"}]
-    example = encode_example(local_model.tokenizer, "t", [*messages, {"role": "assistant", "content": "odd"}], max_seq_length=512)
+    messages = [
+        {"role": "system", "content": "Answer with one word."},
+        {"role": "user", "content": "Is 7 even or odd?"},
+    ]
+    example = encode_example(
+        local_model.tokenizer, "t", [*messages, {"role": "assistant", "content": "odd"}], max_seq_length=512
+    )
     assert example is not None
     assert list(example.input_ids[: example.prompt_len]) == local_model._chat_ids(messages, None)
     labels = example.labels
@@ -61,7 +74,12 @@ def test_prompt_is_tokenised_exactly_as_the_local_backend_does(local_model) -> N
     answer = labels[example.prompt_len :]
     assert answer[-1] == local_model.tokenizer.eos_token_id
     assert local_model.tokenizer.decode(answer) == "odd<|im_end|>"
-    assert encode_example(local_model.tokenizer, "t", [*messages, {"role": "assistant", "content": "odd"}], max_seq_length=10) is None
+    assert (
+        encode_example(
+            local_model.tokenizer, "t", [*messages, {"role": "assistant", "content": "odd"}], max_seq_length=10
+        )
+        is None
+    )
 
 
 def test_answer_loss_equals_the_full_logits_loss_on_answer_tokens(local_model) -> None:
@@ -75,7 +93,12 @@ def test_answer_loss_equals_the_full_logits_loss_on_answer_tokens(local_model) -
     model = local_model.hf_model
     with torch.no_grad():
         loss_sum, count = answer_loss(model, batch)
-        reference = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], position_ids=batch["position_ids"], labels=batch["labels"]).loss
+        reference = model(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            position_ids=batch["position_ids"],
+            labels=batch["labels"],
+        ).loss
     assert count == sum(e.answer_len for e in examples)
     assert float(loss_sum) / count == pytest.approx(float(reference), rel=1e-4)
 
@@ -106,7 +129,11 @@ def test_sft_resume_matches_an_uninterrupted_run(registry, tmp_path) -> None:
     assert straight.steps == 3
     run_a = tmp_path / "a" / "run"
     saved = json.loads((run_a / "train_config.json").read_text())
-    assert saved["lora_rank"] == 8 and saved["tasks"] == tasks and saved["data"]["mixture"] == {"trainfix/similar/parity": 4, "trainfix/similar/animal": 4}
+    assert (
+        saved["lora_rank"] == 8
+        and saved["tasks"] == tasks
+        and saved["data"]["mixture"] == {"trainfix/similar/parity": 4, "trainfix/similar/animal": 4}
+    )
     assert json.loads((run_a / "adapter_config.json").read_text())["base_model_name_or_path"] == "default"
 
     def interrupt(step: int) -> None:  # Ctrl-C after step 1: the step finishes, a checkpoint is written
@@ -133,7 +160,10 @@ def test_full_fine_tuning_runs_and_saves_loadable_weights(registry, tmp_path) ->
     from taskgrove.train.checkpoint import load_weights
     from taskgrove.train.sft import load_base, train_sft
 
-    result = train_sft(_config(tmp_path, ["trainfix/similar/parity"], config_index=0, max_steps=1, batch_size=2, learning_rate=1e-5), registry)
+    result = train_sft(
+        _config(tmp_path, ["trainfix/similar/parity"], config_index=0, max_steps=1, batch_size=2, learning_rate=1e-5),
+        registry,
+    )
     run_dir = result.run_dir
     assert run_dir.name == "single_parity_FullFT" and (run_dir / "model.safetensors").is_file()
     model, _ = load_base("default")
@@ -148,9 +178,28 @@ def test_full_fine_tuning_runs_and_saves_loadable_weights(registry, tmp_path) ->
 def test_train_cli_writes_checkpoint_and_comparison(tmp_path, capsys) -> None:
     from taskgrove.cli import main
 
-    common = ["--include-path", str(FIXTURES / "tasks.py"), "--config-index", "2", "--max-steps", "1", "--batch-size", "2",
-              "--grad-accum", "1", "--limit", "4", "--lr", "1e-3", "--eval-limit", "3", "--eval-max-tokens", "3",
-              "--output-dir", str(tmp_path)]
+    common = [
+        "--include-path",
+        str(FIXTURES / "tasks.py"),
+        "--config-index",
+        "2",
+        "--max-steps",
+        "1",
+        "--batch-size",
+        "2",
+        "--grad-accum",
+        "1",
+        "--limit",
+        "4",
+        "--lr",
+        "1e-3",
+        "--eval-limit",
+        "3",
+        "--eval-max-tokens",
+        "3",
+        "--output-dir",
+        str(tmp_path),
+    ]
     assert main(["train", "--tasks", "trainfix/similar/parity", *common, "--no-evaluate"]) == 0
     single = tmp_path / "single_parity_LoRA_8"
     assert main(["train", "--tasks", "trainfix/similar/parity", *common, "--no-evaluate"]) == 2  # would overwrite
@@ -178,8 +227,17 @@ def test_train_cli_writes_checkpoint_and_comparison(tmp_path, capsys) -> None:
 def test_rl_step_samples_with_token_ids_and_updates_the_adapter(registry, tmp_path) -> None:
     from taskgrove.train.rl import RLConfig, train_rl
 
-    config = RLConfig(tasks=["trainfix/similar/parity"], steps=2, scenarios_per_step=2, samples_per_scenario=3, max_tokens=4,
-                      output_dir=str(tmp_path), limit=4, learning_rate=1e-3, temperature=1.5)
+    config = RLConfig(
+        tasks=["trainfix/similar/parity"],
+        steps=2,
+        scenarios_per_step=2,
+        samples_per_scenario=3,
+        max_tokens=4,
+        output_dir=str(tmp_path),
+        limit=4,
+        learning_rate=1e-3,
+        temperature=1.5,
+    )
     result = train_rl(config, registry)
     assert result.steps == 2 and len(result.curve) == 2
     assert all(0 <= r["mean_reward"] <= 1 for r in result.curve)
@@ -201,7 +259,9 @@ def test_policy_batches_concurrent_calls_and_keeps_sampled_ids(local_model) -> N
 
     async def go():
         messages = [{"role": "user", "content": "Say hi"}]
-        return await asyncio.gather(*(policy.generate(messages, temperature=1.0, max_tokens=5, seed=1) for _ in range(3)))
+        return await asyncio.gather(
+            *(policy.generate(messages, temperature=1.0, max_tokens=5, seed=1) for _ in range(3))
+        )
 
     replies = asyncio.run(go())
     assert calls == [3]

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +75,7 @@ def _registry_for(tasks: TaskRef | Sequence[TaskRef], include_path: list[str]) -
     names: list[str] = []
     for ref in refs:
         if isinstance(ref, Task):
-            registry.add(TaskEntry(ref.name, lambda task=ref: task, ref.description, "python-object"))
+            registry.add(TaskEntry(ref.name, _returns(ref), ref.description, "python-object"))
             names.append(ref.name)
         elif isinstance(ref, Path) or Path(ref).suffix in _TASK_FILES:
             added = registry.add_path(ref)
@@ -85,6 +85,11 @@ def _registry_for(tasks: TaskRef | Sequence[TaskRef], include_path: list[str]) -
         else:
             names.append(ref)
     return registry, names
+
+
+def _returns(task: Task[Any]) -> Callable[[], Task[Any]]:
+    """A factory that hands out the user's own Task object (its state is the user's)."""
+    return lambda: task
 
 
 __all__ = ["RunConfig", "RunResult", "TaskRef", "evaluate", "run", "supported"]

@@ -70,9 +70,13 @@ class RunConfig(_Strict):
     )
     include_path: list[str] = Field(default_factory=list)
     cache: bool = True
-    cache_dir: str | None = Field(None, description="response cache and converted models (default $TASKGROVE_CACHE or ~/.cache/taskgrove)")
+    cache_dir: str | None = Field(
+        None, description="response cache and converted models (default $TASKGROVE_CACHE or ~/.cache/taskgrove)"
+    )
     base_url: str | None = None
-    api_key_env: str | None = Field(None, description="name of the environment variable holding the API key (the key itself is never stored)")
+    api_key_env: str | None = Field(
+        None, description="name of the environment variable holding the API key (the key itself is never stored)"
+    )
     request_timeout: float = Field(60.0, gt=0)
     max_retries: int = Field(5, ge=0)
     progress: bool = True
@@ -105,7 +109,11 @@ class RunConfig(_Strict):
 
     def max_failed_samples(self, total: int, overrides: TaskOverrides | None = None) -> int:
         """How many failed samples a task of ``total`` samples tolerates."""
-        limit = overrides.max_sample_errors if overrides and overrides.max_sample_errors is not None else self.max_sample_errors
+        limit = (
+            overrides.max_sample_errors
+            if overrides and overrides.max_sample_errors is not None
+            else self.max_sample_errors
+        )
         return int(limit) if limit >= 1 else int(limit * total)
 
     def to_yaml_dict(self) -> dict[str, Any]:

@@ -23,7 +23,7 @@ class Choice(dict):
     can append it to a conversation as it is; the extra fields live in attributes.
     """
 
-    __slots__ = ("usage", "latency_s", "finish_reason", "cached")
+    __slots__ = ("cached", "finish_reason", "latency_s", "usage")
 
     def __init__(
         self,
@@ -54,7 +54,12 @@ class Choice(dict):
     def to_record(self) -> dict[str, Any]:
         """The message plus its bookkeeping, for the results store."""
         record = dict(self)
-        record["choice"] = {"usage": self.usage, "latency_s": self.latency_s, "finish_reason": self.finish_reason, "cached": self.cached}
+        record["choice"] = {
+            "usage": self.usage,
+            "latency_s": self.latency_s,
+            "finish_reason": self.finish_reason,
+            "cached": self.cached,
+        }
         return record
 
     @classmethod
@@ -158,7 +163,7 @@ class Trajectory:
 class TrajectoryGroup:
     """The trajectories of one scenario, plus the exceptions of rollouts that failed."""
 
-    __slots__ = ("trajectories", "exceptions", "metadata")
+    __slots__ = ("exceptions", "metadata", "trajectories")
 
     def __init__(
         self,
@@ -260,10 +265,11 @@ class Task(Generic[TScenario]):
 
     def reference(self, scenario: TScenario) -> Any:
         """The gold answer shown beside outputs in results (``None`` when there is none)."""
-        if isinstance(scenario, dict):
+        data: Any = scenario
+        if isinstance(data, Mapping):
             for key in ("reference", "answer", "label", "target", "ideal"):
-                if key in scenario:
-                    return scenario[key]
+                if key in data:
+                    return data[key]
         return None
 
     def rescore(self, record: Mapping[str, Any]) -> list[Trajectory] | None:

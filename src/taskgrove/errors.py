@@ -32,8 +32,6 @@ class MultiTaskError(TaskgroveError):
 
     def __init__(self, errors: Mapping[str, BaseException]) -> None:
         self.errors: dict[str, BaseException] = dict(errors)
-        blocks = [
-            f"Task: {name}\nError: {type(exc).__name__}: {exc}" for name, exc in self.errors.items()
-        ]
+        blocks = [f"Task: {name}\nError: {type(exc).__name__}: {exc}" for name, exc in self.errors.items()]
         header = f"Errors in tasks: {', '.join(self.errors)}"
         super().__init__("\n\n".join([header, *blocks]))

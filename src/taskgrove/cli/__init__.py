@@ -23,12 +23,23 @@ from taskgrove.cli._common import (
 )
 from taskgrove.errors import ConfigError, MultiTaskError
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_OK", "EXIT_TASK_FAILED", "EXIT_USAGE", "build_parser", "config_from_args", "flame_main", "main"]
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_TASK_FAILED",
+    "EXIT_USAGE",
+    "build_parser",
+    "config_from_args",
+    "flame_main",
+    "main",
+]
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The `taskgrove` parser; ``command`` (when known) limits the costly run options to that command."""
-    parser = argparse.ArgumentParser(prog="taskgrove", description="Run, score, train on and compare LLM tasks on a tree of tasks.")
+    parser = argparse.ArgumentParser(
+        prog="taskgrove", description="Run, score, train on and compare LLM tasks on a tree of tasks."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run.add_cli(sub, command)
     train.add_cli(sub)
@@ -80,4 +91,3 @@ def _guarded(action: Callable[[], int]) -> int:
     except BrokenPipeError:  # e.g. `taskgrove tasks | head`: the reader left, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-

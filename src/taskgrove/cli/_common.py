@@ -4,14 +4,12 @@ config they build (defaults < YAML < command line). Subcommand modules import on
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from taskgrove.errors import ConfigError, MultiTaskError
+from taskgrove.errors import ConfigError
 
 EXIT_OK, EXIT_TASK_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _NO_CLI = {"mode", "task_config"}
@@ -28,7 +26,11 @@ def _field_kind(annotation: Any) -> tuple[str, bool]:
     """('list'|'bool'|'scalar', accepts None) for a RunConfig field annotation."""
     args = typing.get_args(annotation)
     optional = type(None) in args
-    inner = [a for a in args if a is not type(None)] if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union else [annotation]
+    inner = (
+        [a for a in args if a is not type(None)]
+        if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union
+        else [annotation]
+    )
     base = inner[0] if inner else annotation
     if typing.get_origin(base) is list:
         return "list", optional
@@ -48,9 +50,16 @@ def add_run_options(parser: argparse.ArgumentParser, *, with_mode: bool = False)
     """Add one option per RunConfig field; only options the user gives reach the namespace."""
     from taskgrove.config import RunConfig
 
-    parser.add_argument("--config", "-c", dest="config_file", metavar="FILE", help="YAML config; command-line options override it")
+    parser.add_argument(
+        "--config", "-c", dest="config_file", metavar="FILE", help="YAML config; command-line options override it"
+    )
     if with_mode:
-        parser.add_argument("--mode", choices=["inference", "evaluate", "run"], default=argparse.SUPPRESS, help="inference, evaluate or run")
+        parser.add_argument(
+            "--mode",
+            choices=["inference", "evaluate", "run"],
+            default=argparse.SUPPRESS,
+            help="inference, evaluate or run",
+        )
     for name, info in RunConfig.model_fields.items():
         if name in _NO_CLI:
             continue
@@ -58,13 +67,24 @@ def add_run_options(parser: argparse.ArgumentParser, *, with_mode: bool = False)
         kind, optional = _field_kind(info.annotation)
         help_text = info.description or f"default: {info.default!r}"
         if kind == "list":
-            parser.add_argument(*flags, dest=name, nargs="+", default=argparse.SUPPRESS, metavar=name.upper(), help=help_text)
+            parser.add_argument(
+                *flags, dest=name, nargs="+", default=argparse.SUPPRESS, metavar=name.upper(), help=help_text
+            )
         elif kind == "bool":
-            parser.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
+            parser.add_argument(
+                *flags, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text
+            )
         else:
-            parser.add_argument(*flags, dest=name, type=_scalar(optional), default=argparse.SUPPRESS, metavar="VALUE", help=help_text)
+            parser.add_argument(
+                *flags, dest=name, type=_scalar(optional), default=argparse.SUPPRESS, metavar="VALUE", help=help_text
+            )
     parser.add_argument(
-        "--task-config", "--task_config", dest="task_config_items", action="append", default=[], metavar="TASK.KEY=VALUE",
+        "--task-config",
+        "--task_config",
+        dest="task_config_items",
+        action="append",
+        default=[],
+        metavar="TASK.KEY=VALUE",
         help="per-task override, e.g. fomc.max_tokens=16 (repeatable)",
     )
 
@@ -73,7 +93,9 @@ def config_from_args(args: argparse.Namespace, mode: str | None = None) -> Any:
     """Build the RunConfig: defaults < YAML (--config) < the options given on the command line."""
     from taskgrove.config import RunConfig, build_config
 
-    given = {name: getattr(args, name) for name in RunConfig.model_fields if name not in _NO_CLI and hasattr(args, name)}
+    given = {
+        name: getattr(args, name) for name in RunConfig.model_fields if name not in _NO_CLI and hasattr(args, name)
+    }
     if hasattr(args, "mode"):
         given["mode"] = args.mode
     if mode is not None:
@@ -102,7 +124,6 @@ def _parse_task_config(items: list[str]) -> dict[str, dict[str, Any]]:
             raise ConfigError(f"--task-config {item!r}: expected TASK.KEY=VALUE, e.g. fomc.max_tokens=16")
         parsed.setdefault(task, {})[key] = yaml.safe_load(value)
     return parsed
-
 
 
 def print_summary(root: Any) -> None:

@@ -34,17 +34,42 @@ def add_cli(subparsers: Any) -> None:
         epilog=REPORT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    report.add_argument("runs", nargs="*", metavar="RUN_DIR", help="run directories or run ids (or a training dir holding comparison.json)")
-    report.add_argument("--format", choices=("table", "markdown", "csv", "json"), default=None, help="text output (default: table)")
+    report.add_argument(
+        "runs",
+        nargs="*",
+        metavar="RUN_DIR",
+        help="run directories or run ids (or a training dir holding comparison.json)",
+    )
+    report.add_argument(
+        "--format", choices=("table", "markdown", "csv", "json"), default=None, help="text output (default: table)"
+    )
     report.add_argument("--output", "-o", metavar="FILE", help="write the text output to FILE instead of stdout")
     report.add_argument("--html", metavar="DIR", help="write the static HTML report to DIR/index.html")
-    report.add_argument("--label", action="append", default=[], metavar="LABEL=RUN_DIR", help="add a run under a label (base, single_<task>_<cfg>, <type>_<cfg>); builds the training heatmap")
-    report.add_argument("--comparison", metavar="FILE_OR_DIR", help="a training comparison.json (or the folder holding it)")
+    report.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="LABEL=RUN_DIR",
+        help="add a run under a label (base, single_<task>_<cfg>, <type>_<cfg>); builds the training heatmap",
+    )
+    report.add_argument(
+        "--comparison", metavar="FILE_OR_DIR", help="a training comparison.json (or the folder holding it)"
+    )
     report.add_argument("--title", default="taskgrove report", help="title of the HTML report")
     report.add_argument("--no-samples", action="store_true", help="leave the sample browser out of the HTML report")
-    report.add_argument("--max-chars", type=int, default=2000, metavar="N", help="clip each text in the sample browser to about N characters")
-    report.add_argument("--resamples", type=int, default=1000, metavar="N", help="bootstrap resamples for group intervals")
-    report.add_argument("--output-dir", "--output_dir", dest="output_dir", default="results", help="where run ids are looked up")
+    report.add_argument(
+        "--max-chars",
+        type=int,
+        default=2000,
+        metavar="N",
+        help="clip each text in the sample browser to about N characters",
+    )
+    report.add_argument(
+        "--resamples", type=int, default=1000, metavar="N", help="bootstrap resamples for group intervals"
+    )
+    report.add_argument(
+        "--output-dir", "--output_dir", dest="output_dir", default="results", help="where run ids are looked up"
+    )
     report.set_defaults(handler=run_report)
 
     compare = subparsers.add_parser(
@@ -56,7 +81,9 @@ def add_cli(subparsers: Any) -> None:
     compare.add_argument("run_b", metavar="RUN_B")
     compare.add_argument("--format", choices=("table", "markdown", "json"), default="table")
     compare.add_argument("--output", "-o", metavar="FILE")
-    compare.add_argument("--resamples", type=int, default=10000, metavar="N", help="paired bootstrap resamples (default 10000)")
+    compare.add_argument(
+        "--resamples", type=int, default=10000, metavar="N", help="paired bootstrap resamples (default 10000)"
+    )
     compare.add_argument("--seed", type=int, default=0)
     compare.add_argument("--output-dir", "--output_dir", dest="output_dir", default="results")
     compare.set_defaults(handler=run_compare)
@@ -124,7 +151,10 @@ def run_report(args: argparse.Namespace) -> int:
             if model.run_dir.is_dir():
                 specs.append((model.run_dir, model.label))
             else:
-                print(f"warning: {comparison.source}: run_dir of {model.label!r} ({model.run_dir}) does not exist; its samples are left out", file=sys.stderr)
+                print(
+                    f"warning: {comparison.source}: run_dir of {model.label!r} ({model.run_dir}) does not exist; its samples are left out",
+                    file=sys.stderr,
+                )
     if not specs and comparison is None:
         raise ConfigError("name at least one run directory (or --label LABEL=RUN_DIR, or --comparison FILE)")
     runs = load_runs(specs)
@@ -134,7 +164,12 @@ def run_report(args: argparse.Namespace) -> int:
     if args.html:
         from taskgrove.report.html import HtmlOptions, write_html
 
-        path = write_html(board, args.html, comparison, HtmlOptions(title=args.title, samples=not args.no_samples, max_chars=args.max_chars))
+        path = write_html(
+            board,
+            args.html,
+            comparison,
+            HtmlOptions(title=args.title, samples=not args.no_samples, max_chars=args.max_chars),
+        )
         print(f"HTML report: {path}", file=sys.stderr)
     if not args.html or args.format or args.output:
         width, color = _terminal() if not args.output else (None, False)
@@ -149,7 +184,9 @@ def run_compare(args: argparse.Namespace) -> int:
 
     if args.resamples < 1:
         raise ConfigError("--resamples must be at least 1")
-    run_a, run_b = load_runs([(resolve_run_dir(args.run_a, args.output_dir), None), (resolve_run_dir(args.run_b, args.output_dir), None)])
+    run_a, run_b = load_runs(
+        [(resolve_run_dir(args.run_a, args.output_dir), None), (resolve_run_dir(args.run_b, args.output_dir), None)]
+    )
     comparison = compare_runs(run_a, run_b, n_resamples=args.resamples, seed=args.seed)
     width, color = _terminal() if not args.output else (None, False)
     _emit(render_comparison(comparison, args.format, width=width, color=color), args.output)

@@ -12,7 +12,12 @@ from taskgrove.errors import ConfigError
 _RL_OPTIONS: list[tuple[tuple[str, ...], str, Any, str]] = [
     (("--steps",), "steps", int, "policy updates (default 30)"),
     (("--scenarios-per-step",), "scenarios_per_step", int, "scenarios per update (default 4)"),
-    (("--samples", "--samples-per-scenario"), "samples_per_scenario", int, "samples per scenario, k (default: the task's, else 8)"),
+    (
+        ("--samples", "--samples-per-scenario"),
+        "samples_per_scenario",
+        int,
+        "samples per scenario, k (default: the task's, else 8)",
+    ),
     (("--temperature",), "temperature", float, "sampling temperature (default 1.0)"),
     (("--top-p",), "top_p", float, "nucleus sampling (default 1.0)"),
     (("--max-tokens",), "max_tokens", int, "max new tokens per reply (default 32)"),
@@ -57,7 +62,10 @@ def _cmd_rl(args: argparse.Namespace) -> int:
         config = RLConfig(**values)
     except ValidationError as exc:
         raise ConfigError(f"Invalid RL configuration: {exc}") from None
-    print(f"rl {config.run_name} on {', '.join(config.tasks)}: {config.steps} steps x {config.scenarios_per_step} scenarios", file=sys.stderr)
+    print(
+        f"rl {config.run_name} on {', '.join(config.tasks)}: {config.steps} steps x {config.scenarios_per_step} scenarios",
+        file=sys.stderr,
+    )
 
     def log(record: dict[str, Any]) -> None:
         print(
@@ -74,5 +82,8 @@ def _cmd_rl(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     first = result.curve[0]["mean_reward"] if result.curve else float("nan")
     last = result.curve[-1]["mean_reward"] if result.curve else float("nan")
-    print(f"done: {result.steps} steps in {result.seconds:.0f}s; mean reward {first:.3f} -> {last:.3f}; adapter in {result.run_dir}", file=sys.stderr)
+    print(
+        f"done: {result.steps} steps in {result.seconds:.0f}s; mean reward {first:.3f} -> {last:.3f}; adapter in {result.run_dir}",
+        file=sys.stderr,
+    )
     return EXIT_OK

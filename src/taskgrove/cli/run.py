@@ -9,7 +9,11 @@ from typing import Any
 from taskgrove.cli._common import EXIT_INTERRUPTED, EXIT_OK, add_run_options, config_from_args, print_summary
 from taskgrove.errors import MultiTaskError
 
-RUN_COMMANDS = {"run": "generate and score", "infer": "generate and store only", "evaluate": "score stored outputs again, no model calls"}
+RUN_COMMANDS = {
+    "run": "generate and score",
+    "infer": "generate and store only",
+    "evaluate": "score stored outputs again, no model calls",
+}
 _MODES = {"run": "run", "infer": "inference", "evaluate": "evaluate"}
 
 
@@ -23,7 +27,9 @@ def add_cli(subparsers: Any, command: str | None = None) -> None:
         run_parser.set_defaults(handler=lambda args, mode=_MODES[name]: execute(args, mode))
     tasks = subparsers.add_parser("tasks", help="print the task tree")
     tasks.add_argument("group", nargs="?", help="a group, leaf or glob to show")
-    tasks.add_argument("--include-path", "--include_path", dest="include_path", action="append", help="YAML task file or folder")
+    tasks.add_argument(
+        "--include-path", "--include_path", dest="include_path", action="append", help="YAML task file or folder"
+    )
     tasks.set_defaults(handler=_cmd_tasks)
     show = subparsers.add_parser("show", help="print a run's status and metrics")
     show.add_argument("run", help="run id or directory")
@@ -37,11 +43,17 @@ def execute(args: argparse.Namespace, mode: str | None) -> int:
 
     config = config_from_args(args, mode)
     executor = Executor(config)
-    print(f"run {executor.store.run_id}: {len(executor.task_names)} task(s), mode {config.mode} -> {executor.store.root}", file=sys.stderr)
+    print(
+        f"run {executor.store.run_id}: {len(executor.task_names)} task(s), mode {config.mode} -> {executor.store.root}",
+        file=sys.stderr,
+    )
     try:
         result = executor.run()
     except KeyboardInterrupt:
-        print(f"interrupted: completed samples are saved in {executor.store.root}; continue with --resume {executor.store.run_id}", file=sys.stderr)
+        print(
+            f"interrupted: completed samples are saved in {executor.store.root}; continue with --resume {executor.store.run_id}",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     except MultiTaskError:
         print_summary(executor.store.root)

@@ -21,8 +21,18 @@ _TRAIN_OPTIONS: list[tuple[tuple[str, ...], str, Any, str]] = [
     (("--max-steps",), "max_steps", int, "optimizer steps (overrides --epochs)"),
     (("--learning-rate", "--lr"), "learning_rate", float, "peak learning rate (preset 1e-5)"),
     (("--batch-size",), "batch_size", int, "examples per batch per process (preset 32 or 128)"),
-    (("--micro-batch-size",), "micro_batch_size", int, "examples per forward pass (memory only; default min(batch, 8))"),
-    (("--grad-accum", "--gradient-accumulation-steps"), "gradient_accumulation_steps", int, "batches per optimizer step (preset 4)"),
+    (
+        ("--micro-batch-size",),
+        "micro_batch_size",
+        int,
+        "examples per forward pass (memory only; default min(batch, 8))",
+    ),
+    (
+        ("--grad-accum", "--gradient-accumulation-steps"),
+        "gradient_accumulation_steps",
+        int,
+        "batches per optimizer step (preset 4)",
+    ),
     (("--weight-decay",), "weight_decay", float, "AdamW weight decay"),
     (("--warmup-ratio",), "warmup_ratio", float, "share of steps with linear warm-up"),
     (("--lr-scheduler",), "lr_scheduler", str, "linear, cosine or constant"),
@@ -52,26 +62,50 @@ def add_cli(subparsers: Any) -> None:
     train = subparsers.add_parser("train", help="fine-tune on tasks (full or LoRA), then compare with the base model")
     _train_options(train)
     train.set_defaults(handler=_cmd_train)
-    train.add_argument("--resume", nargs="?", const=True, default=None, metavar="RUN", help="continue a run from its last checkpoint (its dir or name; default: the run this config names)")
-    compare = subparsers.add_parser("train-compare", help="train one model per task and one on all of them, then compare them with the base")
+    train.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="RUN",
+        help="continue a run from its last checkpoint (its dir or name; default: the run this config names)",
+    )
+    compare = subparsers.add_parser(
+        "train-compare", help="train one model per task and one on all of them, then compare them with the base"
+    )
     _train_options(compare)
     compare.set_defaults(handler=_cmd_train_compare)
-    evaluate = subparsers.add_parser("train-eval", help="evaluate trained checkpoints and the base model on tasks; write comparison.json")
+    evaluate = subparsers.add_parser(
+        "train-eval", help="evaluate trained checkpoints and the base model on tasks; write comparison.json"
+    )
     evaluate.set_defaults(handler=_cmd_train_eval)
     evaluate.add_argument("checkpoints", nargs="+", help="training run dirs")
-    evaluate.add_argument("--tasks", nargs="+", help="tasks to evaluate on (default: every task the checkpoints were trained on)")
+    evaluate.add_argument(
+        "--tasks", nargs="+", help="tasks to evaluate on (default: every task the checkpoints were trained on)"
+    )
     evaluate.add_argument("--output", help="where comparison.json goes (default: the first checkpoint's dir)")
-    evaluate.add_argument("--include-path", dest="include_path", action="append", default=[], help="task file or folder")
+    evaluate.add_argument(
+        "--include-path", dest="include_path", action="append", default=[], help="task file or folder"
+    )
     for flags, dest, kind, help_text in _TRAIN_OPTIONS:
         if dest.startswith("eval_") or dest in ("prompt_format", "num_fewshot", "seed"):
             evaluate.add_argument(*flags, dest=dest, type=kind, default=argparse.SUPPRESS, help=help_text)
 
 
 def _train_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--tasks", nargs="+", default=argparse.SUPPRESS, help="leaves, groups or globs of the task tree")
-    parser.add_argument("--config", "-c", dest="config_file", help="YAML of training options (keys as in train_config.json)")
+    parser.add_argument(
+        "--tasks", nargs="+", default=argparse.SUPPRESS, help="leaves, groups or globs of the task tree"
+    )
+    parser.add_argument(
+        "--config", "-c", dest="config_file", help="YAML of training options (keys as in train_config.json)"
+    )
     parser.add_argument("--include-path", dest="include_path", action="append", default=[], help="task file or folder")
-    parser.add_argument("--evaluate", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help="evaluate after training (default on)")
+    parser.add_argument(
+        "--evaluate",
+        action=argparse.BooleanOptionalAction,
+        default=argparse.SUPPRESS,
+        help="evaluate after training (default on)",
+    )
     for flags, dest, kind, help_text in _TRAIN_OPTIONS:
         parser.add_argument(*flags, dest=dest, type=kind, default=argparse.SUPPRESS, help=help_text)
 
@@ -91,10 +125,20 @@ def _yaml(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _log(record: dict[str, Any]) -> None:
-    print(f"step {record['step']}: loss {record['loss']:.4f}  lr {record['lr']:.2e}  {record['tokens_per_s']:.0f} tok/s", file=sys.stderr, flush=True)
+    print(
+        f"step {record['step']}: loss {record['loss']:.4f}  lr {record['lr']:.2e}  {record['tokens_per_s']:.0f} tok/s",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
-def _resolve(registry: Any, requests: list[str], yaml_data: dict[str, Any], cli: dict[str, Any], saved: dict[str, Any] | None = None) -> Any:
+def _resolve(
+    registry: Any,
+    requests: list[str],
+    yaml_data: dict[str, Any],
+    cli: dict[str, Any],
+    saved: dict[str, Any] | None = None,
+) -> Any:
     from taskgrove.train.presets import resolve_train_config
 
     names = registry.resolve(requests)
@@ -107,7 +151,11 @@ def _saved_layer(run_dir: Path) -> dict[str, Any]:
     from taskgrove.train.presets import TrainConfig
 
     saved = ckpt.read_json(run_dir / ckpt.CONFIG_FILE)
-    return {k: v for k, v in saved.items() if k in TrainConfig.model_fields and k not in ("notes", "kind", "family", "tasks")}
+    return {
+        k: v
+        for k, v in saved.items()
+        if k in TrainConfig.model_fields and k not in ("notes", "kind", "family", "tasks")
+    }
 
 
 def _eval_settings(config: Any) -> Any:
@@ -139,7 +187,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         run_dir = ckpt.find_run_dir(args.resume, cli.get("output_dir") or yaml_data.get("output_dir") or "checkpoints")
         saved = _saved_layer(run_dir)
         saved["output_dir"] = str(run_dir.parent)
-    include = list(dict.fromkeys([*(saved or {}).get("include_path", []), *yaml_data.get("include_path", []), *args.include_path]))
+    include = list(
+        dict.fromkeys([*(saved or {}).get("include_path", []), *yaml_data.get("include_path", []), *args.include_path])
+    )
     cli["include_path"] = include
     yaml_data.pop("include_path", None)
     registry = build_registry(include)
@@ -156,8 +206,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         config = _resolve(registry, requests, yaml_data, cli, _saved_layer(run_dir))
     for note in config.notes:
         print(f"note: {note}", file=sys.stderr)
-    print(f"training {config.run_name} on {len(config.tasks)} task(s): {config.label}, family {config.family}, "
-          f"lr {config.learning_rate}, batch {config.batch_size} x accum {config.gradient_accumulation_steps}", file=sys.stderr)
+    print(
+        f"training {config.run_name} on {len(config.tasks)} task(s): {config.label}, family {config.family}, "
+        f"lr {config.learning_rate}, batch {config.batch_size} x accum {config.gradient_accumulation_steps}",
+        file=sys.stderr,
+    )
     try:
         result = train_sft(config, registry, resume=args.resume is not None, log=_log)
     except TrainingInterrupted as exc:
@@ -165,7 +218,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     if not result.main_process:  # under accelerate/torchrun only the main process reports and evaluates
         return EXIT_OK
-    print(f"trained {result.steps} steps, {result.tokens} tokens in {result.seconds:.1f}s ({result.tokens_per_s:.1f} tok/s) -> {result.run_dir}", file=sys.stderr)
+    print(
+        f"trained {result.steps} steps, {result.tokens} tokens in {result.seconds:.1f}s ({result.tokens_per_s:.1f} tok/s) -> {result.run_dir}",
+        file=sys.stderr,
+    )
     if config.evaluate:
         _compare_run(config, registry, result.run_dir)
     return EXIT_OK
@@ -177,8 +233,10 @@ def _compare_run(config: Any, registry: Any, run_dir: Path) -> None:
     output_dir = Path(config.output_dir)
     entries = [ModelEntry("base", "base", None, config.base_model)]
     others = [e for e in related_runs(output_dir, config.label, config.tasks) if e.path != run_dir]
-    entries += others + [ModelEntry.from_run(run_dir)]
-    comparison = compare(entries, config.tasks, registry, _eval_settings(config), output_dir, log=lambda m: print(m, file=sys.stderr))
+    entries += [*others, ModelEntry.from_run(run_dir)]
+    comparison = compare(
+        entries, config.tasks, registry, _eval_settings(config), output_dir, log=lambda m: print(m, file=sys.stderr)
+    )
     _, md = write_comparison(run_dir, comparison)
     print(f"comparison written to {run_dir / 'comparison.json'}", file=sys.stderr)
     _report(md)
@@ -186,11 +244,10 @@ def _compare_run(config: Any, registry: Any, run_dir: Path) -> None:
 
 def _cmd_train_compare(args: argparse.Namespace) -> int:
     from taskgrove.tasks.builtin import build_registry
+    from taskgrove.train import checkpoint as ckpt
     from taskgrove.train.evaluate import ModelEntry, compare, write_comparison
     from taskgrove.train.presets import multi_type
     from taskgrove.train.sft import TrainingInterrupted, train_sft
-
-    from taskgrove.train import checkpoint as ckpt
 
     yaml_data, cli = _yaml(args), _given(args)
     include = list(dict.fromkeys([*yaml_data.pop("include_path", []), *args.include_path]))
@@ -217,14 +274,19 @@ def _cmd_train_compare(args: argparse.Namespace) -> int:
                 continue
             print(f"training {config.run_name} ({config.label}) on {', '.join(config.tasks)}", file=sys.stderr)
             result = train_sft(config, registry, resume=bool(ckpt.checkpoints(run_dir)), log=_log)
-            print(f"  {result.steps} steps, {result.tokens} tokens, {result.seconds:.1f}s, {result.tokens_per_s:.1f} tok/s", file=sys.stderr)
+            print(
+                f"  {result.steps} steps, {result.tokens} tokens, {result.seconds:.1f}s, {result.tokens_per_s:.1f} tok/s",
+                file=sys.stderr,
+            )
             entries.append(ModelEntry.from_run(result.run_dir))
     except TrainingInterrupted as exc:
         print(f"interrupted: {exc}; run train-compare again to continue", file=sys.stderr)
         return EXIT_INTERRUPTED
     if multi.evaluate:
         output_dir = Path(multi.output_dir)
-        comparison = compare(entries, names, registry, _eval_settings(multi), output_dir, log=lambda m: print(m, file=sys.stderr))
+        comparison = compare(
+            entries, names, registry, _eval_settings(multi), output_dir, log=lambda m: print(m, file=sys.stderr)
+        )
         target = output_dir / f"compare_{multi_type(names, requests)}_{multi.label}"
         _, md = write_comparison(target, comparison)
         print(f"comparison written to {target / 'comparison.json'}", file=sys.stderr)
@@ -241,7 +303,9 @@ def _finished_same(run_dir: Path, config: Any) -> bool:
     result = ckpt.read_json(run_dir / ckpt.RESULT_FILE)
     saved = ckpt.read_json(run_dir / ckpt.CONFIG_FILE)
     wanted = config.model_dump(mode="json")
-    same = all(saved.get(k) == v for k, v in wanted.items() if k not in ("notes", "evaluate") and not k.startswith("eval_"))
+    same = all(
+        saved.get(k) == v for k, v in wanted.items() if k not in ("notes", "evaluate") and not k.startswith("eval_")
+    )
     if not same:
         raise ConfigError(f"{run_dir} holds a run with a different config; use another --output-dir or remove it")
     return result.get("steps") == result.get("total_steps")
@@ -259,7 +323,9 @@ def _cmd_train_eval(args: argparse.Namespace) -> int:
         if not (run_dir / ckpt.CONFIG_FILE).is_file():
             raise ConfigError(f"{run_dir} is not a training run dir (no {ckpt.CONFIG_FILE})")
         entries.append(ModelEntry.from_run(run_dir))
-    tasks = registry.resolve(args.tasks) if args.tasks else list(dict.fromkeys(t for e in entries for t in e.trained_on))
+    tasks = (
+        registry.resolve(args.tasks) if args.tasks else list(dict.fromkeys(t for e in entries for t in e.trained_on))
+    )
     first = ckpt.read_json(entries[0].path / ckpt.CONFIG_FILE)  # type: ignore[operator]
     settings = EvalSettings(
         split=getattr(args, "eval_split", first.get("eval_split", "test")),
@@ -272,9 +338,13 @@ def _cmd_train_eval(args: argparse.Namespace) -> int:
     )
     base = ModelEntry("base", "base", None, entries[0].base_model)
     output_dir = entries[0].path.parent  # type: ignore[union-attr]
-    comparison = compare([base, *entries], tasks, registry, settings, output_dir, log=lambda m: print(m, file=sys.stderr))
+    comparison = compare(
+        [base, *entries], tasks, registry, settings, output_dir, log=lambda m: print(m, file=sys.stderr)
+    )
     target = Path(args.output) if args.output else entries[0].path
-    _, md = write_comparison(target, comparison)  # type: ignore[arg-type]
+    if target is None:
+        raise ConfigError("train-eval: name --output (the first checkpoint has no folder)")
+    _, md = write_comparison(target, comparison)
     print(f"comparison written to {Path(target) / 'comparison.json'}", file=sys.stderr)
     _report(md)
     return EXIT_OK

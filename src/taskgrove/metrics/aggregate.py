@@ -20,8 +20,8 @@ def mean_metrics(records: list[dict[str, Any]], *, seed: int = 0) -> dict[str, d
     rewards = columns["reward"]
     for record in records:
         reward = record.get("reward")
-        if type(reward) in _NUMBERS and reward == reward:  # not None, not nan
-            rewards.append(reward)
+        if isinstance(reward, _NUMBERS) and reward == reward:  # not None, not nan
+            rewards.append(float(reward))
         for key, value in (record.get("metrics") or {}).items():
             if type(value) in _NUMBERS and value == value:  # numbers (bools count as 0/1), not nan
                 column = columns.get(key)

@@ -44,9 +44,7 @@ def _encode(
 ) -> tuple[list[int], list[int], list[Hashable]]:
     """Map labels to ``0..k-1`` and every invalid prediction to ``k``."""
     if len(predictions) != len(references):
-        raise ValueError(
-            f"predictions and references differ in length: {len(predictions)} != {len(references)}"
-        )
+        raise ValueError(f"predictions and references differ in length: {len(predictions)} != {len(references)}")
     if labels is not None:
         label_list = list(dict.fromkeys(labels))
     else:
@@ -136,7 +134,10 @@ def _arrays(
 
 
 def _binary_labels(
-    predictions: Sequence[Hashable | None], references: Sequence[Hashable], labels: Sequence[Hashable] | None, pos_label: Hashable
+    predictions: Sequence[Hashable | None],
+    references: Sequence[Hashable],
+    labels: Sequence[Hashable] | None,
+    pos_label: Hashable,
 ) -> Sequence[Hashable] | None:
     """The label set for ``average="binary"``: ``pos_label`` is added when no sample carries it."""
     if labels is not None:
@@ -153,7 +154,7 @@ def accuracy(predictions: Sequence[Hashable | None], references: Sequence[Hashab
     if not references and not predictions:
         return math.nan
     y_true, y_pred, _ = _encode(predictions, references, None)
-    return sum(t == p for t, p in zip(y_true, y_pred)) / len(y_true)
+    return sum(t == p for t, p in zip(y_true, y_pred, strict=False)) / len(y_true)
 
 
 def precision_recall_f1(
@@ -231,9 +232,7 @@ def precision(
     labels: Sequence[Hashable] | None = None,
 ) -> float:
     """Precision; see :func:`precision_recall_f1`."""
-    return precision_recall_f1(predictions, references, average=average, pos_label=pos_label, labels=labels)[
-        0
-    ]
+    return precision_recall_f1(predictions, references, average=average, pos_label=pos_label, labels=labels)[0]
 
 
 def recall(
@@ -245,9 +244,7 @@ def recall(
     labels: Sequence[Hashable] | None = None,
 ) -> float:
     """Recall; see :func:`precision_recall_f1`."""
-    return precision_recall_f1(predictions, references, average=average, pos_label=pos_label, labels=labels)[
-        1
-    ]
+    return precision_recall_f1(predictions, references, average=average, pos_label=pos_label, labels=labels)[1]
 
 
 def f1(
@@ -259,9 +256,7 @@ def f1(
     labels: Sequence[Hashable] | None = None,
 ) -> float:
     """F1; see :func:`precision_recall_f1`."""
-    return precision_recall_f1(predictions, references, average=average, pos_label=pos_label, labels=labels)[
-        2
-    ]
+    return precision_recall_f1(predictions, references, average=average, pos_label=pos_label, labels=labels)[2]
 
 
 def mcc(

@@ -75,11 +75,9 @@ def entity_prf(
 ) -> EntityScores:
     """Corpus (micro) entity precision/recall/F1 over per-sample entity lists."""
     if len(predictions) != len(references):
-        raise ValueError(
-            f"predictions and references differ in length: {len(predictions)} != {len(references)}"
-        )
+        raise ValueError(f"predictions and references differ in length: {len(predictions)} != {len(references)}")
     tp = n_pred = n_gold = 0
-    for pred, gold in zip(predictions, references):
+    for pred, gold in zip(predictions, references, strict=False):
         a, b, c = entity_counts(pred, gold)
         tp, n_pred, n_gold = tp + a, n_pred + b, n_gold + c
     return scores_from_counts(tp, n_pred, n_gold)
@@ -99,7 +97,7 @@ def seqeval_prf(
         raise ValueError("predicted_tags and gold_tags differ in length")
     pred_lists = [list(t) for t in predicted_tags]
     gold_lists = [list(t) for t in gold_tags]
-    if any(len(p) != len(g) for p, g in zip(pred_lists, gold_lists)):
+    if any(len(p) != len(g) for p, g in zip(pred_lists, gold_lists, strict=False)):
         raise ValueError("a predicted tag sequence differs in length from its gold sequence")
     if scheme is None:
         from seqeval.metrics.sequence_labeling import get_entities
@@ -115,5 +113,5 @@ def seqeval_prf(
             return [{e.to_tuple() for e in sent} for sent in schemes.Entities(seqs, scheme_cls).entities]
 
         pred_spans, gold_spans = spans(pred_lists), spans(gold_lists)
-    tp = sum(len(p & g) for p, g in zip(pred_spans, gold_spans))
+    tp = sum(len(p & g) for p, g in zip(pred_spans, gold_spans, strict=False))
     return scores_from_counts(tp, sum(map(len, pred_spans)), sum(map(len, gold_spans)))

@@ -10,6 +10,7 @@ sentences on newlines.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 Reference = str | Sequence[str]
 
@@ -25,9 +26,7 @@ def _refs(reference: Reference) -> list[str]:
 
 def _check_lengths(predictions: Sequence[object], references: Sequence[object]) -> None:
     if len(predictions) != len(references):
-        raise ValueError(
-            f"predictions and references differ in length: {len(predictions)} != {len(references)}"
-        )
+        raise ValueError(f"predictions and references differ in length: {len(predictions)} != {len(references)}")
 
 
 def rouge_per_sample(
@@ -46,9 +45,9 @@ def rouge_per_sample(
 
     scorer = rouge_scorer.RougeScorer(list(rouge_types), use_stemmer=use_stemmer)
     out = []
-    for pred, ref in zip(predictions, references):
+    for prediction, ref in zip(predictions, references, strict=False):
         refs = _refs(ref)
-        pred = pred or ""
+        pred = prediction or ""
         scores = scorer.score(refs[0], pred) if len(refs) == 1 else scorer.score_multi(refs, pred)
         out.append({t: float(scores[t].fmeasure) for t in rouge_types})
     return out
@@ -88,7 +87,8 @@ def bleu(
     from sacrebleu.metrics import BLEU
 
     metric = BLEU(tokenize=tokenize, lowercase=lowercase)
-    return float(metric.corpus_score([p or "" for p in predictions], _ref_streams(references)).score)
+    streams: Any = _ref_streams(references)  # sacrebleu accepts None for a missing reference
+    return float(metric.corpus_score([p or "" for p in predictions], streams).score)
 
 
 def chrf(
@@ -104,4 +104,5 @@ def chrf(
     from sacrebleu.metrics import CHRF
 
     metric = CHRF(word_order=word_order)
-    return float(metric.corpus_score([p or "" for p in predictions], _ref_streams(references)).score)
+    streams: Any = _ref_streams(references)  # sacrebleu accepts None for a missing reference
+    return float(metric.corpus_score([p or "" for p in predictions], streams).score)

@@ -16,13 +16,9 @@ def to_float(value: Number) -> float | None:
     """
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, str):
-        try:
-            value = float(value.strip().replace(",", ""))
-        except ValueError:
-            return None
+    text = value.strip().replace(",", "") if isinstance(value, str) else value
     try:
-        out = float(value)
+        out = float(text)
     except (TypeError, ValueError):
         return None
     return out if math.isfinite(out) else None

@@ -104,13 +104,11 @@ def _mean(values: list[float]) -> float:
 def squad_v2(predictions: Sequence[str | None], references: Sequence[Reference]) -> SquadScores:
     """Corpus SQuAD v2 scores (as the official script, with no no-answer threshold)."""
     if len(predictions) != len(references):
-        raise ValueError(
-            f"predictions and references differ in length: {len(predictions)} != {len(references)}"
-        )
-    em = [squad_exact_match(p, r) for p, r in zip(predictions, references)]
-    f = [squad_f1(p, r) for p, r in zip(predictions, references)]
+        raise ValueError(f"predictions and references differ in length: {len(predictions)} != {len(references)}")
+    em = [squad_exact_match(p, r) for p, r in zip(predictions, references, strict=False)]
+    f = [squad_f1(p, r) for p, r in zip(predictions, references, strict=False)]
     has = [is_answerable(r) for r in references]
-    pick = lambda xs, want: [x for x, h in zip(xs, has) if h == want]  # noqa: E731
+    pick = lambda xs, want: [x for x, h in zip(xs, has, strict=False) if h == want]  # noqa: E731
     return SquadScores(
         exact=_mean(em),
         f1=_mean(f),

@@ -97,10 +97,10 @@ class Metric:
             )
         if self.indexed_scorer is not None:
             score = self.indexed_scorer(*self._split(items))
-            return indexed_interval(len(items), score, n_resamples=n_resamples or 1000, seed=seed, confidence=confidence)
-        return statistic_interval(
-            items, self.compute, n_resamples=n_resamples or 200, seed=seed, confidence=confidence
-        )
+            return indexed_interval(
+                len(items), score, n_resamples=n_resamples or 1000, seed=seed, confidence=confidence
+            )
+        return statistic_interval(items, self.compute, n_resamples=n_resamples or 200, seed=seed, confidence=confidence)
 
 
 # --- factories: each takes the metric's options as keyword arguments -------------------------
@@ -112,7 +112,7 @@ def _is_blank(value: object) -> bool:
 
 def _accuracy() -> Metric:
     def scores(preds: Sequence[Any], refs: Sequence[Any]) -> list[float]:
-        return [float(not _is_blank(p) and p == r) for p, r in zip(preds, refs)]
+        return [float(not _is_blank(p) and p == r) for p, r in zip(preds, refs, strict=False)]
 
     return Metric("accuracy", "mean", "fraction of exact label matches", sample_scorer=scores)
 
@@ -127,16 +127,27 @@ def _prf(which: int, average: str) -> Callable[..., Metric]:
             return precision_recall_f1(
                 preds,
                 refs,
-                average=average,
+                average=average,  # type: ignore[arg-type]
                 labels=labels,
-                pos_label=pos_label,  # type: ignore[arg-type]
+                pos_label=pos_label,
             )[which]
 
         def indexed(preds: Sequence[Any], refs: Sequence[Any]) -> Callable[[Any], float]:
-            return confusion_statistic(preds, refs, statistic=label, average=average, labels=labels, pos_label=pos_label)  # type: ignore[arg-type]
+            return confusion_statistic(
+                preds,
+                refs,
+                statistic=label,  # type: ignore[arg-type]
+                average=average,  # type: ignore[arg-type]
+                labels=labels,
+                pos_label=pos_label,
+            )
 
         return Metric(
-            f"{label}_{average}", "corpus", f"{average} {label} (scikit-learn's definition)", corpus_scorer=corpus, indexed_scorer=indexed
+            f"{label}_{average}",
+            "corpus",
+            f"{average} {label} (scikit-learn's definition)",
+            corpus_scorer=corpus,
+            indexed_scorer=indexed,
         )
 
     if average == "binary":
@@ -187,7 +198,7 @@ def _squad(which: str) -> Callable[[], Metric]:
             f"squad_{which}",
             "mean",
             f"SQuAD v2 {'exact match' if which == 'em' else 'token F1'}",
-            sample_scorer=lambda preds, refs: [fn(p, r) for p, r in zip(preds, refs)],
+            sample_scorer=lambda preds, refs: [fn(p, r) for p, r in zip(preds, refs, strict=False)],
         )
 
     return factory
@@ -235,10 +246,8 @@ def _numeric(*, rel_tol: float = 1e-4, abs_tol: float = 1e-8, percent_equivalent
 
     def scores(preds: Sequence[Any], refs: Sequence[Any]) -> list[float]:
         return [
-            float(
-                numeric_match(p, r, rel_tol=rel_tol, abs_tol=abs_tol, percent_equivalent=percent_equivalent)
-            )
-            for p, r in zip(preds, refs)
+            float(numeric_match(p, r, rel_tol=rel_tol, abs_tol=abs_tol, percent_equivalent=percent_equivalent))
+            for p, r in zip(preds, refs, strict=False)
         ]
 
     return Metric("numeric_match", "mean", "numeric match within tolerance", sample_scorer=scores)
@@ -247,7 +256,7 @@ def _numeric(*, rel_tol: float = 1e-4, abs_tol: float = 1e-8, percent_equivalent
 def _exact_match(*, strip: bool = True) -> Metric:
     def scores(preds: Sequence[Any], refs: Sequence[Any]) -> list[float]:
         out = []
-        for pred, ref in zip(preds, refs):
+        for pred, ref in zip(preds, refs, strict=False):
             golds = ref if isinstance(ref, (list, tuple)) else [ref]
             if pred is None:
                 out.append(0.0)
@@ -273,7 +282,7 @@ def _pass_at(k: int) -> Callable[[], Metric]:
             f"pass_at_{k}",
             "mean",
             f"unbiased pass@{k} over (n, c) per problem",
-            sample_scorer=lambda ns, cs: [pass_at_k(int(n), int(c), k) for n, c in zip(ns, cs)],
+            sample_scorer=lambda ns, cs: [pass_at_k(int(n), int(c), k) for n, c in zip(ns, cs, strict=False)],
         )
 
     return factory

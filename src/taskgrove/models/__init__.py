@@ -20,7 +20,7 @@ from taskgrove.models.errors import ModelError
 from taskgrove.models.sampling import SAMPLING_KEYS, Sampling
 from taskgrove.models.spec import ModelSpec, parse_spec
 
-__all__ = ["ModelError", "ModelSpec", "SAMPLING_KEYS", "Sampling", "create_model", "parse_spec"]
+__all__ = ["SAMPLING_KEYS", "ModelError", "ModelSpec", "Sampling", "create_model", "parse_spec"]
 
 
 def create_model(

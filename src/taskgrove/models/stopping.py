@@ -21,6 +21,6 @@ def stop_criteria(tokenizer: Any, stops: tuple[str, ...], prompt_width: int) -> 
             generated = input_ids[:, prompt_width:][:, -tail:]
             texts = tokenizer.batch_decode(generated, skip_special_tokens=True)
             hits = [any(stop in text for stop in stops) for text in texts]
-            return torch.tensor(hits, dtype=torch.bool, device=input_ids.device)
+            return torch.tensor(hits, dtype=torch.bool, device=input_ids.device)  # type: ignore[return-value]
 
     return StoppingCriteriaList([_StopStrings()])

@@ -14,4 +14,12 @@ from taskgrove.registry.tree import (
     register_task,
 )
 
-__all__ = ["ENTRY_POINT_GROUP", "SpecLoader", "TaskEntry", "TaskFactory", "TaskRegistry", "decorated_entries", "register_task"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "SpecLoader",
+    "TaskEntry",
+    "TaskFactory",
+    "TaskRegistry",
+    "decorated_entries",
+    "register_task",
+]

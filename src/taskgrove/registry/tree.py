@@ -49,7 +49,9 @@ def register_task(name: str, *, description: str = "") -> Callable[[Any], Any]:
 
     def decorate(target: Any) -> Any:
         summary = description or (target.__doc__ or "").strip().split("\n")[0]
-        _DECORATED[_check_name(name)] = TaskEntry(name, _named_factory(name, target), summary, f"decorator:{target.__module__}")
+        _DECORATED[_check_name(name)] = TaskEntry(
+            name, _named_factory(name, target), summary, f"decorator:{target.__module__}"
+        )
         return target
 
     return decorate
@@ -91,7 +93,9 @@ class TaskRegistry:
         """Add one leaf. A later registration of the same name replaces the earlier one."""
         _check_name(entry.name)
         if not replace and entry.name in self._entries:
-            raise ConfigError(f"Task {entry.name!r} is registered twice ({self._entries[entry.name].origin}, {entry.origin})")
+            raise ConfigError(
+                f"Task {entry.name!r} is registered twice ({self._entries[entry.name].origin}, {entry.origin})"
+            )
         if entry.name in self._groups:
             raise ConfigError(f"Task name {entry.name!r} is already a group of the tree")
         self._entries[entry.name] = entry
@@ -145,11 +149,18 @@ class TaskRegistry:
             before = set(self._entries)
             target = ep.load()
             if isinstance(target, type) and issubclass(target, Task):
-                self.register(ep.name, target, description=(target.__doc__ or "").strip().split("\n")[0], origin=f"plugin:{ep.value}")
+                self.register(
+                    ep.name,
+                    target,
+                    description=(target.__doc__ or "").strip().split("\n")[0],
+                    origin=f"plugin:{ep.value}",
+                )
             elif callable(target):
                 target(self)
             else:
-                raise ConfigError(f"Entry point {ep.name} = {ep.value} is neither a Task class nor a register(registry) function")
+                raise ConfigError(
+                    f"Entry point {ep.name} = {ep.value} is neither a Task class nor a register(registry) function"
+                )
             added.extend(sorted(set(self._entries) - before))
         return added
 
@@ -208,7 +219,9 @@ class TaskRegistry:
         groups = sorted({g for n in names for g in _groups_of(n) if g.endswith(suffix)})
         candidates = leaves + groups
         if len(candidates) > 1:
-            raise ConfigError(f"Task name '{request}' is ambiguous: it matches {', '.join(candidates)}; use the full name")
+            raise ConfigError(
+                f"Task name '{request}' is ambiguous: it matches {', '.join(candidates)}; use the full name"
+            )
         if candidates:
             target = candidates[0]
             return [target] if target in self._entries else [n for n in names if n.startswith(target + "/")]

@@ -41,7 +41,12 @@ class Score:
         if not (_number(low) and _number(high)):
             low = high = None
         n = entry.get("n")
-        return cls(float(entry["value"]), low if low is None else float(low), high if high is None else float(high), int(n) if isinstance(n, int) else None)
+        return cls(
+            float(entry["value"]),
+            low if low is None else float(low),
+            high if high is None else float(high),
+            int(n) if isinstance(n, int) else None,
+        )
 
 
 @dataclass(frozen=True)

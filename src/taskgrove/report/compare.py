@@ -80,10 +80,23 @@ class TaskComparison:
         }
         if self.paired:
             p = self.paired
-            data["paired_bootstrap"] = {"mean_a": p.mean_a, "mean_b": p.mean_b, "diff": p.diff, "ci_low": p.ci_low, "ci_high": p.ci_high, "p_value": p.p_value, "n_resamples": p.n_resamples}
+            data["paired_bootstrap"] = {
+                "mean_a": p.mean_a,
+                "mean_b": p.mean_b,
+                "diff": p.diff,
+                "ci_low": p.ci_low,
+                "ci_high": p.ci_high,
+                "p_value": p.p_value,
+                "n_resamples": p.n_resamples,
+            }
         if self.mcnemar:
             m = self.mcnemar
-            data["mcnemar"] = {"b_right_in_a_only": m.b, "c_right_in_b_only": m.c, "p_exact": m.p_exact, "p_mid": m.p_mid}
+            data["mcnemar"] = {
+                "b_right_in_a_only": m.b,
+                "c_right_in_b_only": m.c,
+                "p_exact": m.p_exact,
+                "p_mid": m.p_mid,
+            }
         data["significant"] = self.significant
         return data
 
@@ -100,10 +113,18 @@ class Comparison:
         def describe(run: Run) -> dict[str, Any]:
             return {"label": run.label, "run_id": run.run_id, "model": run.model, "path": str(run.root)}
 
-        return {"a": describe(self.run_a), "b": describe(self.run_b), "difference": "B - A", "alpha": ALPHA, "tasks": [t.to_json() for t in self.tasks]}
+        return {
+            "a": describe(self.run_a),
+            "b": describe(self.run_b),
+            "difference": "B - A",
+            "alpha": ALPHA,
+            "tasks": [t.to_json() for t in self.tasks],
+        }
 
 
-def compare_values(a: dict[str, float], b: dict[str, float], *, n_resamples: int = 10000, seed: int = 0) -> tuple[PairedResult | None, McNemarResult | None, list[str]]:
+def compare_values(
+    a: dict[str, float], b: dict[str, float], *, n_resamples: int = 10000, seed: int = 0
+) -> tuple[PairedResult | None, McNemarResult | None, list[str]]:
     """Paired bootstrap (and McNemar for 0/1 scores) over the ids in both ``a`` and ``b``."""
     ids = sorted(a.keys() & b.keys())
     if not ids:
@@ -113,7 +134,10 @@ def compare_values(a: dict[str, float], b: dict[str, float], *, n_resamples: int
     paired = paired_bootstrap(xa, xb, n_resamples=n_resamples, seed=seed)
     test = None
     if is_binary(xa) and is_binary(xb):
-        test = mcnemar(sum(1 for x, y in zip(xa, xb) if x == 1 and y == 0), sum(1 for x, y in zip(xa, xb) if x == 0 and y == 1))
+        test = mcnemar(
+            sum(1 for x, y in zip(xa, xb, strict=False) if x == 1 and y == 0),
+            sum(1 for x, y in zip(xa, xb, strict=False) if x == 0 and y == 1),
+        )
     return paired, test, ids
 
 
@@ -174,7 +198,10 @@ def compare_runs(run_a: Run, run_b: Run, *, n_resamples: int = 10000, seed: int 
     return Comparison(
         run_a,
         run_b,
-        [compare_task(name, run_a.tasks.get(name), run_b.tasks.get(name), n_resamples=n_resamples, seed=seed) for name in names],
+        [
+            compare_task(name, run_a.tasks.get(name), run_b.tasks.get(name), n_resamples=n_resamples, seed=seed)
+            for name in names
+        ],
     )
 
 
@@ -186,7 +213,19 @@ def _p(value: float | None) -> str:
 
 def comparison_grid(comparison: Comparison) -> Grid:
     """The comparison as a grid: one row per task."""
-    header = ["task", "score", "n A/B/paired", "A", "B", "B - A [95% CI]", "p boot", "McNemar b/c", "p exact", "p mid", "sig"]
+    header = [
+        "task",
+        "score",
+        "n A/B/paired",
+        "A",
+        "B",
+        "B - A [95% CI]",
+        "p boot",
+        "McNemar b/c",
+        "p exact",
+        "p mid",
+        "sig",
+    ]
     rows = []
     notes: list[str] = []
     for t in comparison.tasks:
@@ -195,7 +234,9 @@ def comparison_grid(comparison: Comparison) -> Grid:
             notes.append(f"[{len(notes) + 1}] {t.task}: {t.note}")
             note_mark = f" [{len(notes)}]"
         if t.paired is None:
-            rows.append([t.task + note_mark, t.field or "-", f"{t.n_a}/{t.n_b}/0", "-", "-", t.status, "-", "-", "-", "-", ""])
+            rows.append(
+                [t.task + note_mark, t.field or "-", f"{t.n_a}/{t.n_b}/0", "-", "-", t.status, "-", "-", "-", "-", ""]
+            )
             continue
         p, m = t.paired, t.mcnemar
         rows.append(

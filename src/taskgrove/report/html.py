@@ -59,12 +59,14 @@ def _runs_section(runs: list[Run]) -> str:
         scored = sum(1 for t in run.tasks.values() if t.score is not None)
         rows.append(
             f'<tr><td class="nowrap"><span style="color:{_color(position)}">■</span> {escape(run.label)}</td><td>{escape(run.model)}</td>'
-            f"<td class=\"nowrap\">{escape(run.run_id)}</td><td>{escape(run.status)}</td><td class=\"num\">{scored} / {len(run.tasks)}</td>"
+            f'<td class="nowrap">{escape(run.run_id)}</td><td>{escape(run.status)}</td><td class="num">{scored} / {len(run.tasks)}</td>'
             f"<td><code>{escape(str(run.root))}</code></td></tr>"
         )
     return (
         '<section id="runs"><h2>Runs</h2><table id="runs-table"><thead><tr><th>label</th><th>model</th><th>run id</th>'
-        "<th>status</th><th>tasks scored</th><th>directory</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></section>"
+        "<th>status</th><th>tasks scored</th><th>directory</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table></section>"
     )
 
 
@@ -78,9 +80,15 @@ def _score_cell(cell: Cell, best: bool, notes: list[str]) -> str:
     if cell.score is None:
         return f'<td class="status">{escape(cell.status)}{mark}</td>'
     s = cell.score
-    interval = f'<span class="ci">[{s.ci_low:.3f}, {s.ci_high:.3f}]</span>' if s.has_interval else '<span class="ci">no interval</span>'
+    interval = (
+        f'<span class="ci">[{s.ci_low:.3f}, {s.ci_high:.3f}]</span>'
+        if s.has_interval
+        else '<span class="ci">no interval</span>'
+    )
     partial = " *" if cell.status == "partial" else ""
-    return f'<td class="num{" best" if best else ""}" data-value="{s.value!r}">{s.value:.3f}{partial}{mark}{interval}</td>'
+    return (
+        f'<td class="num{" best" if best else ""}" data-value="{s.value!r}">{s.value:.3f}{partial}{mark}{interval}</td>'
+    )
 
 
 def _best(row: Row) -> float | None:
@@ -90,7 +98,10 @@ def _best(row: Row) -> float | None:
 
 def _overview_section(board: Leaderboard) -> str:
     notes: list[str] = []
-    head = "".join(f'<th>{escape(run.label.replace(run.run_id, "").strip() or run.label)}<span class="run-id">{escape(run.run_id)}</span></th>' for run in board.runs)
+    head = "".join(
+        f'<th>{escape(run.label.replace(run.run_id, "").strip() or run.label)}<span class="run-id">{escape(run.run_id)}</span></th>'
+        for run in board.runs
+    )
     body = []
     first_group = True
     for row in board.rows:
@@ -99,7 +110,9 @@ def _overview_section(board: Leaderboard) -> str:
         if row.kind == "group" and first_group:
             classes.append("first-group")
             first_group = False
-        cells = "".join(_score_cell(c, best is not None and c.score is not None and c.score.value == best, notes) for c in row.cells)
+        cells = "".join(
+            _score_cell(c, best is not None and c.score is not None and c.score.value == best, notes) for c in row.cells
+        )
         body.append(
             f'<tr class="{" ".join(classes)}" data-kind="{row.kind}"><th class="row-name">{escape(row.name)}</th>'
             f"<td>{escape(row.statistic)}</td>{cells}</tr>"
@@ -108,15 +121,22 @@ def _overview_section(board: Leaderboard) -> str:
     return (
         '<section id="overview"><h2>Scores</h2>'
         f'<table id="overview-table" class="scores"><thead><tr><th>task / group</th><th>metric</th>{head}</tr></thead>'
-        f'<tbody>{"".join(body)}</tbody></table>'
+        f"<tbody>{''.join(body)}</tbody></table>"
         f'<ol class="notes" id="overview-notes">{note_items}</ol>'
         '<p class="notes">Values are primary metrics with 95% bootstrap intervals; the best value of a row is bold. '
         f"* partial: the group is scored over the tasks that run has. {escape(GROUP_METHOD)}</p></section>"
     )
 
 
+def _value_or_zero(score: Any) -> float:
+    return float(score.value) if score is not None else 0.0
+
+
 def _board(board: Leaderboard, row: Row, position: int) -> str:
-    ranked = sorted(range(len(board.runs)), key=lambda i: (row.cells[i].score is None, -(row.cells[i].score.value if row.cells[i].score else 0)))
+    ranked = sorted(
+        range(len(board.runs)),
+        key=lambda i: (row.cells[i].score is None, -_value_or_zero(row.cells[i].score)),
+    )
     table_rows = []
     bars = []
     rank = 0
@@ -125,11 +145,13 @@ def _board(board: Leaderboard, row: Row, position: int) -> str:
         s = cell.score
         if s is not None:
             rank += 1
-        interval = f"[{s.ci_low:.3f}, {s.ci_high:.3f}]" if s is not None and s.has_interval else ("no interval" if s else "")
+        interval = (
+            f"[{s.ci_low:.3f}, {s.ci_high:.3f}]" if s is not None and s.has_interval else ("no interval" if s else "")
+        )
         table_rows.append(
-            f"<tr><td class=\"num\">{rank if s else ''}</td><td>{escape(run.label)}</td>"
-            f"<td class=\"num\">{f'{s.value:.3f}' if s else escape(cell.status)}</td><td class=\"num\">{interval}</td>"
-            f"<td class=\"num\">{s.n if s and s.n is not None else ''}</td><td class=\"muted\">{escape(cell.note or '')}</td></tr>"
+            f'<tr><td class="num">{rank if s else ""}</td><td>{escape(run.label)}</td>'
+            f'<td class="num">{f"{s.value:.3f}" if s else escape(cell.status)}</td><td class="num">{interval}</td>'
+            f'<td class="num">{s.n if s and s.n is not None else ""}</td><td class="muted">{escape(cell.note or "")}</td></tr>'
         )
         bars.append(Bar(run.label, s, _color(i), cell.status))
     title = f"{row.name} — {row.statistic}"
@@ -196,7 +218,9 @@ def _samples_section(max_chars: int) -> str:
 # --- page ----------------------------------------------------------------------------------------
 
 
-def render_html(board: Leaderboard, comparison: TrainingComparison | None = None, options: HtmlOptions | None = None) -> bytes:
+def render_html(
+    board: Leaderboard, comparison: TrainingComparison | None = None, options: HtmlOptions | None = None
+) -> bytes:
     """The whole report page as UTF-8 bytes."""
     options = options or HtmlOptions()
     generated = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -210,7 +234,7 @@ def render_html(board: Leaderboard, comparison: TrainingComparison | None = None
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(options.title)}</title><style>{_asset('report.css')}</style></head><body>",
         f'<header><h1>{escape(options.title)}</h1><div class="meta">{len(board.runs)} run(s), {len(board.tasks)} task(s), '
-        f'{len(board.groups)} group(s) · generated {generated} by taskgrove</div><nav>{"".join(nav)}</nav></header><main>',
+        f"{len(board.groups)} group(s) · generated {generated} by taskgrove</div><nav>{''.join(nav)}</nav></header><main>",
         _runs_section(board.runs),
         _overview_section(board),
         _boards_section(board),
@@ -232,7 +256,12 @@ def render_html(board: Leaderboard, comparison: TrainingComparison | None = None
     return head + b'<script type="application/json" id="samples-data">' + payload + b"</script>" + script
 
 
-def write_html(board: Leaderboard, directory: str | Path, comparison: TrainingComparison | None = None, options: HtmlOptions | None = None) -> Path:
+def write_html(
+    board: Leaderboard,
+    directory: str | Path,
+    comparison: TrainingComparison | None = None,
+    options: HtmlOptions | None = None,
+) -> Path:
     """Write the report to ``directory/index.html`` (the folder is created) and return its path."""
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)

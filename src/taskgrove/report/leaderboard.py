@@ -58,13 +58,19 @@ class Leaderboard:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "runs": [{"label": r.label, "run_id": r.run_id, "model": r.model, "status": r.status, "path": str(r.root)} for r in self.runs],
+            "runs": [
+                {"label": r.label, "run_id": r.run_id, "model": r.model, "status": r.status, "path": str(r.root)}
+                for r in self.runs
+            ],
             "rows": [
                 {
                     "kind": row.kind,
                     "name": row.name,
                     "statistic": row.statistic,
-                    "cells": [{"run_id": run.run_id, "label": run.label, **cell.to_json()} for run, cell in zip(self.runs, row.cells)],
+                    "cells": [
+                        {"run_id": run.run_id, "label": run.label, **cell.to_json()}
+                        for run, cell in zip(self.runs, row.cells, strict=False)
+                    ],
                 }
                 for row in self.rows
             ],
@@ -86,7 +92,9 @@ def build_leaderboard(
     rows = [Row("task", name, _metric_of(runs, name), tuple(_task_cell(run, name) for run in runs)) for name in tasks]
     for group in groups:
         for statistic in ("mean", "weighted"):
-            rows.append(Row("group", group, statistic, tuple(_group_cell(scores[group], statistic) for scores in per_run)))
+            rows.append(
+                Row("group", group, statistic, tuple(_group_cell(scores[group], statistic) for scores in per_run))
+            )
     return Leaderboard(runs, tasks, groups, rows)
 
 
@@ -102,7 +110,11 @@ def _task_cell(run: Run, name: str) -> Cell:
     if task.score is None:
         if task.status != "completed":
             return Cell(None, task.status, task.error)
-        missing = f"metrics.json has no '{task.primary_metric}'" if task.primary_metric else "no metrics.json (inference only?)"
+        missing = (
+            f"metrics.json has no '{task.primary_metric}'"
+            if task.primary_metric
+            else "no metrics.json (inference only?)"
+        )
         return Cell(None, "unscored", missing)
     note = f"{task.n_failed} sample(s) failed and are not scored" if task.n_failed else None
     return Cell(task.score, "ok", note)

@@ -59,9 +59,16 @@ def record_row(record: dict[str, Any], max_chars: int = DEFAULT_MAX_CHARS) -> li
     outputs = []
     for output in record.get("outputs") or []:
         messages = output.get("messages") or []
-        only_reply = len(messages) == 1 and isinstance(messages[0], dict) and messages[0].get("role") == "assistant" and not messages[0].get("tool_calls")
+        only_reply = (
+            len(messages) == 1
+            and isinstance(messages[0], dict)
+            and messages[0].get("role") == "assistant"
+            and not messages[0].get("tool_calls")
+        )
         reward = output.get("reward")
-        outputs.append([clip(messages_text(messages, roles=not only_reply), max_chars), float(reward) if finite(reward) else None])
+        outputs.append(
+            [clip(messages_text(messages, roles=not only_reply), max_chars), float(reward) if finite(reward) else None]
+        )
     reference = record.get("reference")
     reward = record.get("reward")
     error = record.get("error")
@@ -74,8 +81,13 @@ def record_row(record: dict[str, Any], max_chars: int = DEFAULT_MAX_CHARS) -> li
         clip(shown_input, max_chars),
         outputs,
         None if reference is None else clip(reference if isinstance(reference, str) else _json(reference), max_chars),
-        float(reward) if finite(reward) else None,
-        None if not error else clip(f"{error.get('type', 'Error')}: {error.get('message', '')}" if isinstance(error, dict) else str(error), max_chars),
+        float(reward) if reward is not None and finite(reward) else None,
+        None
+        if not error
+        else clip(
+            f"{error.get('type', 'Error')}: {error.get('message', '')}" if isinstance(error, dict) else str(error),
+            max_chars,
+        ),
         clip(_json(metrics), 300) if metrics else None,
     ]
 

@@ -35,7 +35,7 @@ class SampleScores:
 def sample_value(record: dict[str, Any], field: str) -> float | None:
     """A record's per-sample value of ``field`` (``reward`` or a per-sample metric), if numeric."""
     value = record.get("reward") if field == "reward" else (record.get("metrics") or {}).get(field)
-    return float(value) if finite(value) else None
+    return float(value) if value is not None and finite(value) else None
 
 
 def read_sample_scores(task: TaskResult, field: str | None = None) -> SampleScores:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from taskgrove.metrics.bootstrap import resampled_means  # noqa: F401  (also this module's API)
+from taskgrove.metrics.bootstrap import resampled_means
 
 if TYPE_CHECKING:
     import numpy as np
@@ -166,7 +166,7 @@ def mcnemar(b: int, c: int) -> McNemarResult:
 
 def is_binary(values: Sequence[float]) -> bool:
     """True when every value is 0 or 1 (accuracy-like scores)."""
-    return all(v == 0 or v == 1 for v in values)
+    return all(v in {0, 1} for v in values)
 
 
 def finite(value: object) -> bool:

@@ -42,7 +42,7 @@ def value_domain(scores: Sequence[Score]) -> tuple[float, float]:
     points = [v for s in scores for v in (s.value, s.ci_low, s.ci_high) if v is not None]
     if not points or (min(points) >= 0 and max(points) <= 1):
         return 0.0, 1.0
-    low, high = min(0.0, min(points)), max(0.0, max(points))
+    low, high = min(0.0, *points), max(0.0, *points)
     if high == low:
         high = low + 1
     step = _nice_step(high - low)
@@ -61,7 +61,9 @@ def bar_chart(bars: Sequence[Bar], *, title: str, chart_id: str | None = None, w
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="bar-chart" role="img" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" data-bars="{len(bars)}"' + (f' id="{escape(chart_id)}"' if chart_id else "") + ">",
+        f'viewBox="0 0 {width} {height}" data-bars="{len(bars)}"'
+        + (f' id="{escape(chart_id)}"' if chart_id else "")
+        + ">",
         f"<title>{escape(title)}</title>",
     ]
     step = _nice_step(high - low)
@@ -77,20 +79,28 @@ def bar_chart(bars: Sequence[Bar], *, title: str, chart_id: str | None = None, w
         y = top + row * row_h
         mid = y + row_h / 2
         parts.append(f'<g class="bar-row"><title>{escape(bar.label)}: {escape(_describe(bar))}</title>')
-        parts.append(f'<text x="{label_w - 8}" y="{mid + 4:.1f}" text-anchor="end" class="label">{escape(_short(bar.label, 38))}</text>')
+        parts.append(
+            f'<text x="{label_w - 8}" y="{mid + 4:.1f}" text-anchor="end" class="label">{escape(_short(bar.label, 38))}</text>'
+        )
         if bar.score is None:
-            parts.append(f'<text x="{label_w + 4}" y="{mid + 4:.1f}" class="missing">{escape(bar.status or "no score")}</text></g>')
+            parts.append(
+                f'<text x="{label_w + 4}" y="{mid + 4:.1f}" class="missing">{escape(bar.status or "no score")}</text></g>'
+            )
             continue
         s = bar.score
         x0, x1 = sorted((zero, x(s.value)))
-        parts.append(f'<rect class="bar" x="{x0:.1f}" y="{y + 5}" width="{max(x1 - x0, 1):.1f}" height="{row_h - 10}" fill="{bar.color}"/>')
+        parts.append(
+            f'<rect class="bar" x="{x0:.1f}" y="{y + 5}" width="{max(x1 - x0, 1):.1f}" height="{row_h - 10}" fill="{bar.color}"/>'
+        )
         if s.has_interval:
             assert s.ci_low is not None and s.ci_high is not None
             lx, hx = x(s.ci_low), x(s.ci_high)
             parts.append(
                 f'<path class="whisker" d="M{lx:.1f},{mid:.1f}H{hx:.1f}M{lx:.1f},{mid - 5:.1f}V{mid + 5:.1f}M{hx:.1f},{mid - 5:.1f}V{mid + 5:.1f}"/>'
             )
-        parts.append(f'<text x="{width - value_w + 8}" y="{mid + 4:.1f}" class="value">{escape(_describe(bar))}</text></g>')
+        parts.append(
+            f'<text x="{width - value_w + 8}" y="{mid + 4:.1f}" class="value">{escape(_describe(bar))}</text></g>'
+        )
     parts.append(f'<line x1="{zero:.1f}" y1="{top}" x2="{zero:.1f}" y2="{axis_y}" class="axis"/>')
     parts.append("</svg>")
     return "".join(parts)
@@ -146,7 +156,9 @@ def heatmap(comparison: TrainingComparison, *, chart_id: str = "heatmap-svg") ->
     for row, model in enumerate(models):
         y = head_h + row * cell_h
         about = f"{model.label} ({model.kind}" + (f", {model.config}" if model.config else "") + ")"
-        parts.append(f'<text class="row-label" x="{label_w - 8}" y="{y + cell_h / 2 + 4:.1f}" text-anchor="end">{escape(_short(model.label, 30))}<title>{escape(about)}</title></text>')
+        parts.append(
+            f'<text class="row-label" x="{label_w - 8}" y="{y + cell_h / 2 + 4:.1f}" text-anchor="end">{escape(_short(model.label, 30))}<title>{escape(about)}</title></text>'
+        )
         for column, task in enumerate(tasks):
             x = label_w + column * cell_w
             score = model.scores.get(task)
@@ -154,7 +166,9 @@ def heatmap(comparison: TrainingComparison, *, chart_id: str = "heatmap-svg") ->
             if score is None:
                 fill, lines = "#f0f0f0", ["failed" if task in model.failed else "–"]
             elif base is None:
-                fill = _mix((78, 121, 167), 0.15 + 0.85 * ((score.value - vmin) / (vmax - vmin) if vmax > vmin else 1.0))
+                fill = _mix(
+                    (78, 121, 167), 0.15 + 0.85 * ((score.value - vmin) / (vmax - vmin) if vmax > vmin else 1.0)
+                )
                 lines = [_fmt(score.value)]
             elif model is base:
                 fill, lines = "#e8e8e8", [_fmt(score.value), "base"]
@@ -162,8 +176,15 @@ def heatmap(comparison: TrainingComparison, *, chart_id: str = "heatmap-svg") ->
                 shade = min(1.0, abs(delta or 0.0) / spread)
                 fill = _mix((33, 102, 172) if (delta or 0) >= 0 else (203, 24, 29), 0.1 + 0.8 * shade)
                 lines = [_fmt(score.value), "±0" if not delta else f"{delta:+.3f}"]
-            interval = f" [{_fmt(score.ci_low or 0)}, {_fmt(score.ci_high or 0)}]" if score and score.has_interval else ""
-            tip = f"{model.label} on {task}: " + (f"{_fmt(score.value)}{interval}" + (f", {delta:+.3f} vs base" if delta is not None and model is not base else "") if score else ("evaluation failed" if task in model.failed else "not evaluated"))
+            interval = (
+                f" [{_fmt(score.ci_low or 0)}, {_fmt(score.ci_high or 0)}]" if score and score.has_interval else ""
+            )
+            tip = f"{model.label} on {task}: " + (
+                f"{_fmt(score.value)}{interval}"
+                + (f", {delta:+.3f} vs base" if delta is not None and model is not base else "")
+                if score
+                else ("evaluation failed" if task in model.failed else "not evaluated")
+            )
             trained = task in model.trained_on
             if trained:
                 tip += " (trained on this task)"
@@ -175,11 +196,15 @@ def heatmap(comparison: TrainingComparison, *, chart_id: str = "heatmap-svg") ->
             dark = _luminance(fill) < 0.45
             for line_no, text in enumerate(lines):
                 ty = y + (cell_h / 2 + 4 if len(lines) == 1 else 14 + line_no * 13)
-                parts.append(f'<text x="{x + cell_w / 2:.1f}" y="{ty:.1f}" text-anchor="middle" class="cell-text{" dark" if dark else ""}{" small" if line_no else ""}">{escape(text)}</text>')
+                parts.append(
+                    f'<text x="{x + cell_w / 2:.1f}" y="{ty:.1f}" text-anchor="middle" class="cell-text{" dark" if dark else ""}{" small" if line_no else ""}">{escape(text)}</text>'
+                )
             parts.append("</g>")
     legend_y = head_h + cell_h * max(1, len(models)) + 24
     legend = (
-        f"colour: difference from base (blue better, red worse; full colour = {spread:.3f})" if base is not None else "colour: score (darker = higher)"
+        f"colour: difference from base (blue better, red worse; full colour = {spread:.3f})"
+        if base is not None
+        else "colour: score (darker = higher)"
     )
     if any(m.trained_on for m in models):
         legend += "; outlined: the model was trained on that task"

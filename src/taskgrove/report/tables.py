@@ -88,7 +88,13 @@ def grid_text(grid: Grid, *, width: int | None = None, color: bool = False) -> s
     for position, row in enumerate(grid.rows):
         table.add_row(*row, end_section=position + 1 in grid.sections)
     buffer = io.StringIO()
-    console = Console(file=buffer, width=width or 10_000, force_terminal=color, color_system="standard" if color else None, highlight=False)
+    console = Console(
+        file=buffer,
+        width=width or 10_000,
+        force_terminal=color,
+        color_system="standard" if color else None,
+        highlight=False,
+    )
     console.print(table)
     for note in grid.notes:
         console.print(note, soft_wrap=width is None, highlight=False, markup=False)
@@ -99,14 +105,25 @@ def leaderboard_csv(board: Leaderboard) -> str:
     """Long-form CSV: one line per (row, run) with value and interval in their own columns."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["kind", "name", "statistic", "label", "run_id", "model", "status", "value", "ci_low", "ci_high", "n", "note"])
+    writer.writerow(
+        ["kind", "name", "statistic", "label", "run_id", "model", "status", "value", "ci_low", "ci_high", "n", "note"]
+    )
     for row in board.rows:
-        for run, cell in zip(board.runs, row.cells):
+        for run, cell in zip(board.runs, row.cells, strict=False):
             score = cell.score
             writer.writerow(
                 [
-                    row.kind, row.name, row.statistic, run.label, run.run_id, run.model, cell.status,
-                    *(("" if v is None else repr(v)) for v in ((score.value, score.ci_low, score.ci_high, score.n) if score else (None,) * 4)),
+                    row.kind,
+                    row.name,
+                    row.statistic,
+                    run.label,
+                    run.run_id,
+                    run.model,
+                    cell.status,
+                    *(
+                        ("" if v is None else repr(v))
+                        for v in ((score.value, score.ci_low, score.ci_high, score.n) if score else (None,) * 4)
+                    ),
                     cell.note or "",
                 ]
             )

@@ -96,7 +96,10 @@ class TrainingComparison:
             "title": self.title,
             "metric": self.metric,
             "tasks": self.tasks,
-            "models": [{"label": m.label, "kind": m.kind, "scores": {t: s.to_json() for t, s in m.scores.items()}} for m in self.models],
+            "models": [
+                {"label": m.label, "kind": m.kind, "scores": {t: s.to_json() for t, s in m.scores.items()}}
+                for m in self.models
+            ],
         }
 
 
@@ -154,7 +157,9 @@ def parse_comparison(data: Any, *, source: Path | None = None) -> TrainingCompar
                 continue
             score = Score.from_entry(value if isinstance(value, dict) else {"value": value})
             if score is None:
-                raise ConfigError(f"{where}: models[{position}] ({label}): score of {task!r} needs a numeric 'value' (or null)")
+                raise ConfigError(
+                    f"{where}: models[{position}] ({label}): score of {task!r} needs a numeric 'value' (or null)"
+                )
             scores[task] = score
             if isinstance(value, dict) and isinstance(value.get("metric"), str):
                 metrics.add(value["metric"])
@@ -163,9 +168,21 @@ def parse_comparison(data: Any, *, source: Path | None = None) -> TrainingCompar
             raise ConfigError(f"{where}: models[{position}] ({label}): 'trained_on' must be a list of task names")
         run_dir = entry.get("run_dir")
         if run_dir is not None:
-            run_dir = Path(os.path.normpath(run_dir if source is None or Path(run_dir).is_absolute() else source.parent / run_dir))
+            run_dir = Path(
+                os.path.normpath(run_dir if source is None or Path(run_dir).is_absolute() else source.parent / run_dir)
+            )
         config = entry.get("config")
-        models.append(TrainedModel(label, kind, scores, run_dir, frozenset(failed), frozenset(map(str, trained_on)), str(config) if config else None))
+        models.append(
+            TrainedModel(
+                label,
+                kind,
+                scores,
+                run_dir,
+                frozenset(failed),
+                frozenset(map(str, trained_on)),
+                str(config) if config else None,
+            )
+        )
     tasks = data.get("tasks")
     if tasks is None:
         tasks = sorted({t for m in models for t in (*m.scores, *m.failed)})

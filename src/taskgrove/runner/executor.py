@@ -254,7 +254,13 @@ class Executor:
         ]
 
     async def _run_jobs(
-        self, name: str, jobs: list[Job], task: Task, task_store: TaskStore, settings: TaskOverrides, outcome: TaskOutcome
+        self,
+        name: str,
+        jobs: list[Job],
+        task: Task,
+        task_store: TaskStore,
+        settings: TaskOverrides,
+        outcome: TaskOutcome,
     ) -> list[dict[str, Any]]:
         """Run the jobs concurrently; return the records that completed without error."""
         assert self.progress is not None
@@ -290,7 +296,9 @@ class Executor:
 
         writer = task_store.writer()
         try:
-            workers = [asyncio.create_task(worker(writer)) for _ in range(min(settings.concurrency or 1, max(total, 1)))]
+            workers = [
+                asyncio.create_task(worker(writer)) for _ in range(min(settings.concurrency or 1, max(total, 1)))
+            ]
             try:
                 await asyncio.gather(*workers)
             except BaseException:
@@ -325,6 +333,12 @@ class Executor:
         )
 
 
-def run(config: RunConfig, registry: TaskRegistry | None = None, *, model: Model | None = None, progress: Progress | None = None) -> RunResult:
+def run(
+    config: RunConfig,
+    registry: TaskRegistry | None = None,
+    *,
+    model: Model | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
     """Validate and run ``config``; raises :class:`MultiTaskError` if any task failed."""
     return Executor(config, registry, model=model, progress=progress).run()

@@ -44,7 +44,16 @@ async def complete(task: Task, job: Job, rescore: Callable[[dict[str, Any]], Any
         group = await task.run(model, job.scenario, job.num_samples)
     except Exception as exc:
         error = exc
-    record = build_record(task, job.scenario, job.sample_id, job.index, group, error=error, started=started, seconds=time.perf_counter() - began)
+    record = build_record(
+        task,
+        job.scenario,
+        job.sample_id,
+        job.index,
+        group,
+        error=error,
+        started=started,
+        seconds=time.perf_counter() - began,
+    )
     if stored is not None:  # the stored reply's cost and time, not the re-scoring's
         record["timing"] = stored.get("timing", record["timing"])
         record["usage"] = stored.get("usage", record["usage"])

@@ -16,7 +16,9 @@ class ConfiguredModel:
         self.name = model.name
         self.sampling = {k: v for k, v in sampling.items() if v is not None}
 
-    async def generate(self, messages: list[Message], *, tools: list[dict[str, Any]] | None = None, **sampling: Any) -> Choice:
+    async def generate(
+        self, messages: list[Message], *, tools: list[dict[str, Any]] | None = None, **sampling: Any
+    ) -> Choice:
         return await self.inner.generate(messages, tools=tools, **{**self.sampling, **sampling})
 
     async def loglikelihood(self, context: list[Message], continuations: list[str]) -> list[float]:

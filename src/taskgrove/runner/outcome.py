@@ -60,4 +60,8 @@ class RunResult:
 
     def scores(self) -> dict[str, float]:
         """Each scored task's primary metric value (what the summary table shows first)."""
-        return {name: o.metrics[o.primary_metric]["value"] for name, o in self.outcomes.items() if o.metrics and o.primary_metric in o.metrics}
+        return {
+            name: o.metrics[o.primary_metric]["value"]
+            for name, o in self.outcomes.items()
+            if o.metrics and o.primary_metric in o.metrics
+        }

@@ -63,7 +63,7 @@ class PlainTaskProgress:
 
     def advance(self, reward: float | None, failed: bool = False) -> None:
         self.counter.add(reward, failed)
-        if self.counter.done & 63 == 0 or self.counter.total is not None and self.counter.done == self.counter.total:
+        if self.counter.done & 63 == 0 or (self.counter.total is not None and self.counter.done == self.counter.total):
             now = time.perf_counter()
             if now >= self._next:
                 self._next = now + self.interval

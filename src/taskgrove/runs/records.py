@@ -40,7 +40,11 @@ def build_record(
             output["logs"] = trajectory.logs
         outputs.append(output)
     if error is None and not trajectories:
-        error = RuntimeError("every rollout of this scenario failed" if group is not None and group.exceptions else "task.run returned no trajectories")
+        error = RuntimeError(
+            "every rollout of this scenario failed"
+            if group is not None and group.exceptions
+            else "task.run returned no trajectories"
+        )
     record: dict[str, Any] = {
         "id": sample_id,
         "index": index,
@@ -110,8 +114,9 @@ def _mean_metrics(trajectories: list[Trajectory]) -> dict[str, Any]:
     keys = dict.fromkeys(k for t in trajectories for k in t.metrics)  # first-seen order
     for key in keys:
         values = [t.metrics.get(key) for t in trajectories]
-        if all(isinstance(v, (int, float)) for v in values):  # bools count as 0/1
-            merged[key] = _mean([float(v) for v in values])
+        numbers = [float(v) for v in values if isinstance(v, (int, float))]  # bools count as 0/1
+        if len(numbers) == len(values):
+            merged[key] = _mean(numbers)
         else:
             merged[key] = values
     return merged

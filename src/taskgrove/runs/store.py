@@ -191,6 +191,4 @@ class RunStore:
 
     def task_names(self) -> list[str]:
         """Tasks that have a samples file in this run."""
-        return sorted(
-            str(p.parent.relative_to(self.root)).replace(os.sep, "/") for p in self.root.rglob(SAMPLES_FILE)
-        )
+        return sorted(str(p.parent.relative_to(self.root)).replace(os.sep, "/") for p in self.root.rglob(SAMPLES_FILE))

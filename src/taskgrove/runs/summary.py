@@ -50,12 +50,14 @@ def summary_lines(root: Path) -> list[str]:
         total_seconds += float(info.get("seconds") or 0)
         total_tokens += int((info.get("usage") or {}).get("completion_tokens", 0))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     if total_seconds > 0:
         rate = f"{total_samples / total_seconds:.1f} samples/s"
         if total_tokens:
             rate += f", {total_tokens / total_seconds:.1f} generated tokens/s"
-        lines.append(f"\nrun {status.get('run_id', store.run_id)} ({status.get('status', '?')}): {total_samples} samples in {total_seconds:.1f}s, {rate}")
+        lines.append(
+            f"\nrun {status.get('run_id', store.run_id)} ({status.get('status', '?')}): {total_samples} samples in {total_seconds:.1f}s, {rate}"
+        )
     lines.append(f"results: {store.root}")
     return lines

@@ -17,7 +17,15 @@ _EXPORTS = {
     "register_builtin": "taskgrove.tasks.catalog",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "DeclarativeTask",
+    "TaskSpec",
+    "compile_spec",
+    "load_spec_file",
+    "load_task_files",
+    "parse_spec",
+    "register_builtin",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -53,7 +53,7 @@ import functools
 import re
 import sys
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -139,12 +139,16 @@ def plan_tree(infos: Sequence[BigBenchTaskInfo]) -> list[BigBenchLeaf]:
     for info in infos:
         parent = tasks.get(info.name)
         if parent is None:
-            raise ConfigError(f"BIG-bench index lists subtask {info.full_name} without its task {info.name}; rebuild it with `{INDEX_HINT}`")
+            raise ConfigError(
+                f"BIG-bench index lists subtask {info.full_name} without its task {info.name}; rebuild it with `{INDEX_HINT}`"
+            )
         group = groups[info.name]
         if info.subtask is None:
             if info.name in with_subtasks:
                 if info.n_examples:
-                    raise ConfigError(f"BIG-bench task {info.name} has examples of its own beside its subtasks; that layout is not supported")
+                    raise ConfigError(
+                        f"BIG-bench task {info.name} has examples of its own beside its subtasks; that layout is not supported"
+                    )
                 continue
             leaves.append(BigBenchLeaf(group, info.source, info.kind, _describe(info, None)))
         else:
@@ -205,7 +209,9 @@ def build_task(leaf: BigBenchLeaf, root: str | Path) -> DeclarativeTask:
         raise ConfigError(f"{leaf.name}: {leaf.source} has no examples")
     multiple_choice = leaf.kind == "multiple_choice"
     if multiple_choice and "choices" not in first:
-        raise ConfigError(f"{leaf.name}: the index says multiple choice but {leaf.source} has no target_scores; rebuild it with `{INDEX_HINT}`")
+        raise ConfigError(
+            f"{leaf.name}: the index says multiple choice but {leaf.source} has no target_scores; rebuild it with `{INDEX_HINT}`"
+        )
     spec = parse_spec(spec_data(leaf, first, root), origin=f"bigbench:{leaf.source}")
     return task_class()(spec, stop_string=first.get("stop_string"), output_regex=first.get("output_regex"))
 
@@ -223,7 +229,9 @@ def spec_data(leaf: BigBenchLeaf, first: dict[str, Any], root: str | Path) -> di
     prefix = str(first.get("task_prefix") or "").strip()
     if prefix:
         if "endraw" in prefix:
-            raise ConfigError(f"{leaf.name}: its task_prefix contains 'endraw', which the system-message template cannot quote")
+            raise ConfigError(
+                f"{leaf.name}: its task_prefix contains 'endraw', which the system-message template cannot quote"
+            )
         data["system"] = "{% raw %}" + prefix + "{% endraw %}"  # the system message is a template: keep braces literal
     if leaf.kind == "multiple_choice":
         return {
@@ -270,7 +278,7 @@ def postprocess(text: str | None, stop_string: str | None, output_regex: str | N
 
 
 @functools.cache
-def task_class() -> type[DeclarativeTask]:
+def task_class() -> Callable[..., DeclarativeTask]:
     """:class:`BigBenchTask`, defined on first use so that listing the tree does not import the
     declarative machinery (pydantic, Jinja)."""
     from taskgrove.tasks.declarative import DeclarativeTask
@@ -316,7 +324,9 @@ def build_index(root: str | Path | None = None) -> dict[str, int]:
     list_bigbench_tasks(root)  # parses what changed and writes <root>/.taskgrove-index.json
     indexed = read_bigbench_index(root)
     if indexed is None:
-        raise ConfigError(f"the BIG-bench task index under {root or 'the cache folder'} was not written (is the folder writable?)")
+        raise ConfigError(
+            f"the BIG-bench task index under {root or 'the cache folder'} was not written (is the folder writable?)"
+        )
     counts: dict[str, int] = {}
     for leaf in plan_tree(indexed):
         group = leaf.name.split("/")[1]
@@ -328,7 +338,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m taskgrove.tasks.bigbench [BIGBENCH_DIR]``: (re)build the task index."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) > 1 or any(a.startswith("-") for a in args):
-        print("usage: python -m taskgrove.tasks.bigbench [BIGBENCH_DIR]  (re)builds the BIG-bench task index", file=sys.stderr)
+        print(
+            "usage: python -m taskgrove.tasks.bigbench [BIGBENCH_DIR]  (re)builds the BIG-bench task index",
+            file=sys.stderr,
+        )
         return 2
     counts = build_index(args[0] if args else None)
     for group, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):

@@ -23,7 +23,9 @@ def new_registry() -> TaskRegistry:
     return TaskRegistry(spec_loader=load_task_files)
 
 
-def build_registry(include_paths: Iterable[str | Path] = (), *, builtin: bool = True, plugins: bool = True) -> TaskRegistry:
+def build_registry(
+    include_paths: Iterable[str | Path] = (), *, builtin: bool = True, plugins: bool = True
+) -> TaskRegistry:
     """The registry a run uses: the builtin catalog, decorated tasks, plugins, then include paths."""
     registry = new_registry()
     if builtin:

@@ -25,9 +25,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from taskgrove.core import Choice, Message, Model, Task, TaskTrainConfig, Trajectory, TrajectoryGroup
+from taskgrove.core import (
+    Choice,
+    Message,
+    Model,
+    Task,
+    TaskTrainConfig,
+    Trajectory,
+    TrajectoryGroup,
+    supports_loglikelihood,
+)
 from taskgrove.errors import ConfigError, TaskgroveError
-from taskgrove.core import supports_loglikelihood
 from taskgrove.tasks.prompts import build_messages, compile_template, insert_fewshot, make_environment
 from taskgrove.tasks.schema import TaskSpec
 
@@ -50,7 +58,12 @@ def get_path(row: Mapping[str, Any], path: str) -> Any:
     for key in path.split("."):
         if isinstance(value, Mapping) and key in value:
             value = value[key]
-        elif isinstance(value, Sequence) and not isinstance(value, str) and key.lstrip("-").isdigit() and -len(value) <= int(key) < len(value):
+        elif (
+            isinstance(value, Sequence)
+            and not isinstance(value, str)
+            and key.lstrip("-").isdigit()
+            and -len(value) <= int(key) < len(value)
+        ):
             value = value[int(key)]
         else:
             fields = ", ".join(map(str, row)) if isinstance(row, Mapping) else type(row).__name__
@@ -64,7 +77,12 @@ def as_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, Sequence):
-        lines = [f"{item[0]} - {item[1]}" if isinstance(item, Sequence) and not isinstance(item, str) and len(item) == 2 else str(item) for item in value]
+        lines = [
+            f"{item[0]} - {item[1]}"
+            if isinstance(item, Sequence) and not isinstance(item, str) and len(item) == 2
+            else str(item)
+            for item in value
+        ]
         return "\n".join(lines) if lines else "None"
     return str(value)
 
@@ -82,23 +100,34 @@ class DeclarativeTask(Task[Scenario]):
         self._input = compile_template(f"{spec.name}: input", spec.input, env) if spec.input is not None else None
         self._system: Message | None = None
         if spec.system is not None:
-            self._system = {"role": "system", "content": compile_template(f"{spec.name}: system", spec.system, env).render({})}
+            self._system = {
+                "role": "system",
+                "content": compile_template(f"{spec.name}: system", spec.system, env).render({}),
+            }
         ref = spec.reference
-        self._ref_template = compile_template(f"{spec.name}: reference", ref.template, env) if ref.template is not None else None
+        self._ref_template = (
+            compile_template(f"{spec.name}: reference", ref.template, env) if ref.template is not None else None
+        )
         self._ref_transform = self._transform(ref.transform) if ref.transform is not None else None
         target = spec.fewshot.target if spec.fewshot is not None else None
         self._target = compile_template(f"{spec.name}: fewshot target", target, env) if target is not None else None
-        self._expand_var, self._expand_values = next(iter(spec.expand.items())) if spec.expand else (None, [None])
+        self._expand_var: str | None = None
+        self._expand_values: list[Any] = [None]
+        if spec.expand:
+            self._expand_var, self._expand_values = next(iter(spec.expand.items()))
         # per-row options (choices_field): the label parser is bound to each row's options
         self._row_parser_options = dict(spec.parser.options) if spec.choices_field is not None else None
         self._parser = self._build_parser()
         self._prediction_transform = self._transform(spec.prediction_transform) if spec.prediction_transform else None
         if self._prediction_transform is not None and self._prediction_transform.needs_row:
-            raise ConfigError(f"task {spec.name}: prediction_transform {spec.prediction_transform.name!r} reads row fields; only reference transforms may")
+            transform_name = spec.prediction_transform.name if spec.prediction_transform else ""
+            raise ConfigError(
+                f"task {spec.name}: prediction_transform {transform_name!r} reads row fields; only reference transforms may"
+            )
         self._mc = spec.output == "multiple_choice"
         labels = spec.labels or []
         self._choices = list(spec.choices or labels)
-        self._choice_labels = dict(zip(self._choices, labels)) if self._mc else {}
+        self._choice_labels = dict(zip(self._choices, labels, strict=False)) if self._mc else {}
         # Replies that are exactly a label, alias or choice resolve without running the parser
         # (the label parser would return the same label, only slower).
         self._exact: dict[str, str] = {}
@@ -155,13 +184,19 @@ class DeclarativeTask(Task[Scenario]):
         generates and parses, e.g. when there are many long choices)."""
         unknown = sorted(set(settings) - RUN_SETTINGS - TASK_OPTIONS)
         if unknown:
-            raise ConfigError(f"task {self.name}: unknown option(s) {', '.join(unknown)}; this task takes {', '.join(sorted(TASK_OPTIONS))}")
+            raise ConfigError(
+                f"task {self.name}: unknown option(s) {', '.join(unknown)}; this task takes {', '.join(sorted(TASK_OPTIONS))}"
+            )
         if settings.get("mc_scoring", "auto") not in MC_SCORING:
-            raise ConfigError(f"task {self.name}: mc_scoring must be one of {', '.join(MC_SCORING)}, not {settings['mc_scoring']!r}")
+            raise ConfigError(
+                f"task {self.name}: mc_scoring must be one of {', '.join(MC_SCORING)}, not {settings['mc_scoring']!r}"
+            )
         if "source_options" in settings and "source" not in settings:
             raise ConfigError(f"task {self.name}: option source_options applies to an overriding 'source'; give both")
         if settings.get("prompt_format") == "few_shot" and self.spec.fewshot is None:
-            raise ConfigError(f"task {self.name} has no few-shot examples (its spec sets fewshot: null); run it zero_shot")
+            raise ConfigError(
+                f"task {self.name} has no few-shot examples (its spec sets fewshot: null); run it zero_shot"
+            )
         super().configure(**settings)
 
     def get_train_config(self) -> TaskTrainConfig:
@@ -177,7 +212,9 @@ class DeclarativeTask(Task[Scenario]):
 
         source_split = self.spec.splits.get(split, split)
         if "source" in self.settings:
-            return load_rows(str(self.settings["source"]), source_split, **dict(self.settings.get("source_options") or {}))
+            return load_rows(
+                str(self.settings["source"]), source_split, **dict(self.settings.get("source_options") or {})
+            )
         return load_rows(self.spec.source.uri, source_split, base_dir=self.base_dir, **self.spec.source.load_options())
 
     def get_dataset(self, split: str) -> Iterator[Scenario]:
@@ -207,8 +244,12 @@ class DeclarativeTask(Task[Scenario]):
 
     def _row_messages(self, row: Mapping[str, Any]) -> list[Message]:
         messages = get_path(row, self.spec.messages_field or "")
-        if not isinstance(messages, list) or not all(isinstance(m, Mapping) and "role" in m and "content" in m for m in messages):
-            raise DataError(f"task {self.name}: field {self.spec.messages_field!r} must hold chat messages [{{role, content}}, ...]")
+        if not isinstance(messages, list) or not all(
+            isinstance(m, Mapping) and "role" in m and "content" in m for m in messages
+        ):
+            raise DataError(
+                f"task {self.name}: field {self.spec.messages_field!r} must hold chat messages [{{role, content}}, ...]"
+            )
         return [{"role": m["role"], "content": m["content"]} for m in messages]
 
     def _reference(self, row: Mapping[str, Any], extra: Mapping[str, Any], row_id: str) -> Any:
@@ -226,9 +267,13 @@ class DeclarativeTask(Task[Scenario]):
     def _row_choices(self, row: Mapping[str, Any], reference: Any, row_id: str) -> list[str]:
         choices = get_path(row, self.spec.choices_field or "")
         if not isinstance(choices, list) or not choices or not all(isinstance(c, str) for c in choices):
-            raise DataError(f"task {self.name}, row {row_id}: field {self.spec.choices_field!r} must hold a non-empty list of strings")
+            raise DataError(
+                f"task {self.name}, row {row_id}: field {self.spec.choices_field!r} must hold a non-empty list of strings"
+            )
         if reference not in choices:
-            raise DataError(f"task {self.name}, row {row_id}: the reference {reference!r} is not one of the row's options {choices}")
+            raise DataError(
+                f"task {self.name}, row {row_id}: the reference {reference!r} is not one of the row's options {choices}"
+            )
         return list(choices)
 
     def _mapped(self, value: Any) -> Any:
@@ -272,7 +317,10 @@ class DeclarativeTask(Task[Scenario]):
     def training_messages(self, scenario: Scenario) -> list[Message]:
         """The prompt exactly as :meth:`run` sends it, then the gold answer (for SFT)."""
         value = scenario.get(self._expand_var) if self._expand_var else None
-        return [*self.messages(scenario), {"role": "assistant", "content": self.target_text(scenario["reference"], value)}]
+        return [
+            *self.messages(scenario),
+            {"role": "assistant", "content": self.target_text(scenario["reference"], value)},
+        ]
 
     # --- running --------------------------------------------------------------------------------
     def messages(self, scenario: Scenario) -> list[Message]:
@@ -292,12 +340,24 @@ class DeclarativeTask(Task[Scenario]):
             best = max(range(len(scores)), key=scores.__getitem__)
             extra = {"loglikelihoods": [float(s) for s in scores]}
             return TrajectoryGroup(
-                [self._score(messages, Choice(options[best], finish_reason="loglikelihood"), reference, extra, row_choices) for _ in range(num_samples)]
+                [
+                    self._score(
+                        messages, Choice(options[best], finish_reason="loglikelihood"), reference, extra, row_choices
+                    )
+                    for _ in range(num_samples)
+                ]
             )
         if num_samples == 1:
-            return TrajectoryGroup([self._score(messages, await model.generate(messages), reference, None, row_choices)])
+            return TrajectoryGroup(
+                [self._score(messages, await model.generate(messages), reference, None, row_choices)]
+            )
         replies = await asyncio.gather(*(model.generate(messages) for _ in range(num_samples)), return_exceptions=True)
-        return TrajectoryGroup([r if isinstance(r, BaseException) else self._score(messages, r, reference, None, row_choices) for r in replies])
+        return TrajectoryGroup(
+            [
+                r if isinstance(r, BaseException) else self._score(messages, r, reference, None, row_choices)
+                for r in replies
+            ]
+        )
 
     def rescore(self, record: Mapping[str, Any]) -> list[Trajectory] | None:
         """Score a stored record's replies again without rebuilding prompts (evaluate's fast path).
@@ -349,18 +409,34 @@ class DeclarativeTask(Task[Scenario]):
         return get_parser("label", **{**(self._row_parser_options or {}), "labels": list(choices)})(text)
 
     def _score(
-        self, messages: list[Message], choice: Choice, reference: Any, extra: dict[str, Any] | None = None, choices: Sequence[str] | None = None
+        self,
+        messages: list[Message],
+        choice: Choice,
+        reference: Any,
+        extra: dict[str, Any] | None = None,
+        choices: Sequence[str] | None = None,
     ) -> Trajectory:
         return self._judge([*messages, choice], choice.content, reference, extra, choices)
 
     def _judge(
-        self, conversation: list[Message], text: str | None, reference: Any, extra: dict[str, Any] | None, choices: Sequence[str] | None
+        self,
+        conversation: list[Message],
+        text: str | None,
+        reference: Any,
+        extra: dict[str, Any] | None,
+        choices: Sequence[str] | None,
     ) -> Trajectory:
         """Parse a reply's ``text`` and score it: the trajectory's reward, metrics and metadata."""
         prediction = self.predict(text, choices)
         predictions, references = [prediction], [reference]
-        metrics: dict[str, Any] = {name: float(scorer(predictions, references)[0]) for name, scorer in self._sample_metrics}
-        reward = metrics[self._reward_name] if self._reward_is_sample else self._reward_metric.compute([(prediction, reference)])
+        metrics: dict[str, Any] = {
+            name: float(scorer(predictions, references)[0]) for name, scorer in self._sample_metrics
+        }
+        reward = (
+            metrics[self._reward_name]
+            if self._reward_is_sample
+            else self._reward_metric.compute([(prediction, reference)])
+        )
         metrics["parsed"] = 0.0 if prediction is None else 1.0
         metadata: dict[str, Any] = {"prediction": prediction}
         if extra:
@@ -409,7 +485,9 @@ class _FewShotPool:
                 f"task {self.task.name}: {k} few-shot examples requested but the few-shot split "
                 f"{self.task.spec.fewshot.split!r} offers {available}; lower num_fewshot"  # type: ignore[union-attr]
             )
-        picked = [i for i in rng.sample(range(n), min(n, k + 1)) if item_id not in self._ids or self.rows[i][0] != item_id][:k]
+        picked = [
+            i for i in rng.sample(range(n), min(n, k + 1)) if item_id not in self._ids or self.rows[i][0] != item_id
+        ][:k]
         out = []
         for i in picked:
             key = (i, value)

@@ -61,7 +61,9 @@ def extract_code(reply: str, entry_point: str) -> str:
 
 
 def _defines(code: str, entry_point: str) -> bool:
-    return re.search(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+{re.escape(entry_point)}[ \t]*\(", code, re.MULTILINE) is not None
+    return (
+        re.search(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+{re.escape(entry_point)}[ \t]*\(", code, re.MULTILINE) is not None
+    )
 
 
 def preamble(prompt: str, entry_point: str) -> str:
@@ -104,9 +106,13 @@ class HumanEvalTask(Task[Scenario]):
         """Run settings plus the options ``timeout_s``, ``max_parallel_checks`` and ``path``."""
         unknown = sorted(set(settings) - RUN_SETTINGS - TASK_OPTIONS)
         if unknown:
-            raise ConfigError(f"task {self.name}: unknown option(s) {', '.join(unknown)}; this task takes {', '.join(sorted(TASK_OPTIONS))}")
+            raise ConfigError(
+                f"task {self.name}: unknown option(s) {', '.join(unknown)}; this task takes {', '.join(sorted(TASK_OPTIONS))}"
+            )
         if settings.get("prompt_format") == "few_shot":
-            raise ConfigError(f"task {self.name} has no few-shot examples (HumanEval has only a test split); run it zero_shot")
+            raise ConfigError(
+                f"task {self.name} has no few-shot examples (HumanEval has only a test split); run it zero_shot"
+            )
         for key in ("timeout_s", "max_parallel_checks"):
             value = settings.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
@@ -180,12 +186,15 @@ class HumanEvalTask(Task[Scenario]):
     def aggregate(self, records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
         """Mean reward and per-sample metrics, plus ``pass@k`` over problems for each k in
         :data:`PASS_AT_K` that every problem has enough samples for."""
+        from taskgrove.metrics.aggregate import mean_metrics, metric_value
         from taskgrove.metrics.bootstrap import mean_interval
         from taskgrove.metrics.code import pass_at_k
-        from taskgrove.metrics.aggregate import mean_metrics, metric_value
 
         result = mean_metrics(records)
-        counts = [(len(outputs), sum(1 for o in outputs if o.get("reward") == 1.0)) for outputs in (r.get("outputs") or [] for r in records)]
+        counts = [
+            (len(outputs), sum(1 for o in outputs if o.get("reward") == 1.0))
+            for outputs in (r.get("outputs") or [] for r in records)
+        ]
         counts = [(n, c) for n, c in counts if n]
         if not counts:
             return result

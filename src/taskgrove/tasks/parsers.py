@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Literal
 
 LabelMode = Literal["exact", "insensitive", "mention"]
@@ -32,9 +31,7 @@ def _label_table(labels: Sequence[str], aliases: Mapping[str, str] | None) -> di
     table = {label: label for label in labels}
     for alias, label in (aliases or {}).items():
         if label not in table.values():
-            raise ValueError(
-                f"alias {alias!r} maps to {label!r}, which is not one of the labels {list(labels)}"
-            )
+            raise ValueError(f"alias {alias!r} maps to {label!r}, which is not one of the labels {list(labels)}")
         table[alias] = label
     return table
 
@@ -81,10 +78,14 @@ def parse_label(
 
 
 @lru_cache(maxsize=256)
-def _mention_pattern(table: tuple[tuple[str, str], ...], case_sensitive: bool) -> tuple[re.Pattern[str] | None, list[str]]:
+def _mention_pattern(
+    table: tuple[tuple[str, str], ...], case_sensitive: bool
+) -> tuple[re.Pattern[str] | None, list[str]]:
     """One alternation of every form, longest first, so the leftmost match is the first mention
     and, among mentions starting at the same place, the longest (one search instead of one per label)."""
-    forms = sorted(((form.split(), label) for form, label in table if form.split()), key=lambda item: -len(" ".join(item[0])))
+    forms = sorted(
+        ((form.split(), label) for form, label in table if form.split()), key=lambda item: -len(" ".join(item[0]))
+    )
     if not forms:
         return None, []
     branches = ["(" + r"\s+".join(map(re.escape, words)) + ")" for words, _ in forms]

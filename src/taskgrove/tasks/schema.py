@@ -140,7 +140,7 @@ class TaskSpec(_Strict):
     expand: dict[str, list[Any]] | None = None
     constants: dict[str, Any] = Field(default_factory=dict)
     reference: ReferenceSpec
-    fewshot: FewShotSpec | None = Field(default_factory=FewShotSpec)
+    fewshot: FewShotSpec | None = Field(default_factory=lambda: FewShotSpec.model_validate({}))
     output: OutputType = "generate"
     labels: list[str] | None = None
     aliases: dict[str, str] = Field(default_factory=dict)
@@ -191,7 +191,9 @@ class TaskSpec(_Strict):
         if self.reward is not None and self.reward not in names:
             problems.append(f"reward {self.reward!r} is not one of the task's metrics {names}")
         if self.primary_metric is not None and self.primary_metric not in (*names, "reward"):
-            problems.append(f"primary_metric {self.primary_metric!r} is not one of the task's metrics {names} or 'reward'")
+            problems.append(
+                f"primary_metric {self.primary_metric!r} is not one of the task's metrics {names} or 'reward'"
+            )
         if self.expand is not None:
             if len(self.expand) != 1 or not next(iter(self.expand.values())):
                 problems.append("'expand' maps exactly one variable name to a non-empty list of values")
@@ -199,10 +201,16 @@ class TaskSpec(_Strict):
                 problems.append(f"the expand variable may not be called one of {sorted(SCENARIO_KEYS)}")
         if self.output == "multiple_choice" and not self.labels and self.choices_field is None:
             problems.append("a multiple_choice task needs 'labels' (or 'choices_field' for per-row options)")
-        if self.choices_field is not None and (self.output != "multiple_choice" or self.labels or self.choices or self.aliases):
-            problems.append("'choices_field' (per-row options) is for multiple_choice tasks without 'labels', 'choices' or 'aliases'")
+        if self.choices_field is not None and (
+            self.output != "multiple_choice" or self.labels or self.choices or self.aliases
+        ):
+            problems.append(
+                "'choices_field' (per-row options) is for multiple_choice tasks without 'labels', 'choices' or 'aliases'"
+            )
         if self.choices_field is not None and self.parser.name != "label":
-            problems.append("'choices_field' needs the label parser (parser: label), which reads replies against each row's options")
+            problems.append(
+                "'choices_field' needs the label parser (parser: label), which reads replies against each row's options"
+            )
         if self.choices is not None and (not self.labels or len(self.choices) != len(self.labels)):
             problems.append("'choices' must list one continuation per label")
         if self.labels is not None and len(set(self.labels)) != len(self.labels):

@@ -46,7 +46,7 @@ def read_yaml(path: Path) -> Any:
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -137,7 +137,11 @@ def spec_files(root: Path) -> list[Path]:
     if root.is_file():
         return [root]
     return sorted(
-        p for p in root.rglob("*") if p.suffix in SPEC_SUFFIXES and p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        p
+        for p in root.rglob("*")
+        if p.suffix in SPEC_SUFFIXES
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
 
 
@@ -153,4 +157,3 @@ def load_task_files(path: str | Path, *, origin_prefix: str = "file") -> Iterato
     for file in spec_files(root):
         data = _mapping_of(read_yaml(file), file)
         yield entry_from_data(data, file, origin=f"{origin_prefix}:{file}")
-

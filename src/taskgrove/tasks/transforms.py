@@ -89,7 +89,7 @@ def _literal(value: Any) -> Any:
         raise ValueError(f"cannot read {value[:80]!r} as a literal: {exc}") from None
 
 
-def _pairs(*, text: str, type: str) -> Transform:  # noqa: A002 - the YAML option is called "type"
+def _pairs(*, text: str, type: str) -> Transform:
     def apply(value: Any, row: Mapping[str, Any]) -> list[Entity]:
         items = _literal(value)
         if not isinstance(items, Sequence) or isinstance(items, str):
@@ -128,7 +128,9 @@ def _mapping_pairs() -> Transform:
     return Transform("mapping_pairs", apply)
 
 
-def _delimited_pairs(*, item_sep: str = ", ", pair_sep: str = " - ", none: Sequence[str] = ("No entities found", "None", "")) -> Transform:
+def _delimited_pairs(
+    *, item_sep: str = ", ", pair_sep: str = " - ", none: Sequence[str] = ("No entities found", "None", "")
+) -> Transform:
     none_forms = {n.casefold() for n in none}
 
     def apply(value: Any, row: Mapping[str, Any]) -> list[Entity]:

@@ -58,7 +58,9 @@ def find_run_dir(resume: str, output_dir: str) -> Path:
     for candidate in (Path(resume), Path(output_dir) / resume):
         if (candidate / CONFIG_FILE).is_file():
             return candidate
-    raise ConfigError(f"--resume {resume}: no training run found (looked for {CONFIG_FILE} in {resume} and {Path(output_dir) / resume})")
+    raise ConfigError(
+        f"--resume {resume}: no training run found (looked for {CONFIG_FILE} in {resume} and {Path(output_dir) / resume})"
+    )
 
 
 def save_weights(model: Any, tokenizer: Any, directory: Path, *, base_model: str) -> None:
@@ -94,12 +96,16 @@ def load_weights(model: Any, directory: Path) -> None:
     missing, unexpected = model.load_state_dict(state, strict=False)
     tied = {"lm_head.weight"} if getattr(model.config, "tie_word_embeddings", False) else set()
     if unexpected or set(missing) - tied:
-        raise ConfigError(f"{directory}: weights do not fit the model (missing {sorted(set(missing) - tied)[:3]}, unexpected {unexpected[:3]})")
+        raise ConfigError(
+            f"{directory}: weights do not fit the model (missing {sorted(set(missing) - tied)[:3]}, unexpected {unexpected[:3]})"
+        )
     if tied:
         model.tie_weights()
 
 
-def save_checkpoint(run_dir: Path, step: int, model: Any, tokenizer: Any, state: dict[str, Any], *, base_model: str, keep: int) -> Path:
+def save_checkpoint(
+    run_dir: Path, step: int, model: Any, tokenizer: Any, state: dict[str, Any], *, base_model: str, keep: int
+) -> Path:
     """Write ``checkpoint-<step>`` (weights + ``training_state.pt``) and prune all but the newest ``keep``."""
     import torch
 

@@ -36,7 +36,9 @@ class TrainingData:
         return sum(len(e) for e in self.examples)
 
 
-def build_tasks(registry: TaskRegistry, names: list[str], config: TrainConfig | None = None, *, split: str = "train") -> dict[str, Task]:
+def build_tasks(
+    registry: TaskRegistry, names: list[str], config: TrainConfig | None = None, *, split: str = "train"
+) -> dict[str, Task]:
     """Build and configure each task the way the executor does, so prompts match evaluation."""
     tasks: dict[str, Task] = {}
     for name in names:
@@ -51,7 +53,9 @@ def build_tasks(registry: TaskRegistry, names: list[str], config: TrainConfig | 
     return tasks
 
 
-def task_examples(task: Task, tokenizer: Any, *, split: str, limit: int | None, max_seq_length: int) -> tuple[list[TrainExample], int]:
+def task_examples(
+    task: Task, tokenizer: Any, *, split: str, limit: int | None, max_seq_length: int
+) -> tuple[list[TrainExample], int]:
     """(examples, number dropped for length) of one task's ``split``."""
     scenarios = task.get_dataset(split)
     if limit is not None:
@@ -73,9 +77,13 @@ def build_training_data(tasks: Mapping[str, Task], tokenizer: Any, config: Train
     dropped: dict[str, int] = {}
     for name, task in tasks.items():
         task.pre_train()
-        examples, too_long = task_examples(task, tokenizer, split=config.split, limit=config.limit, max_seq_length=config.max_seq_length)
+        examples, too_long = task_examples(
+            task, tokenizer, split=config.split, limit=config.limit, max_seq_length=config.max_seq_length
+        )
         if too_long:
-            logger.warning("%s: %d example(s) longer than max_seq_length=%d were left out", name, too_long, config.max_seq_length)
+            logger.warning(
+                "%s: %d example(s) longer than max_seq_length=%d were left out", name, too_long, config.max_seq_length
+            )
             dropped[name] = too_long
         if not examples:
             reason = f" ({too_long} longer than max_seq_length={config.max_seq_length})" if too_long else ""

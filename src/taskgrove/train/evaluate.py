@@ -17,6 +17,7 @@ where ``key`` hashes the evaluation settings and the weights, so a later compari
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -100,7 +101,9 @@ def eval_dir(entry: ModelEntry, tasks: Sequence[str], settings: EvalSettings, ou
     return (entry.path / f"eval-{key}") if entry.path is not None else (output_dir / f"base-eval-{key}")
 
 
-def evaluate_model(entry: ModelEntry, tasks: Sequence[str], registry: TaskRegistry, settings: EvalSettings, output_dir: Path) -> dict[str, dict[str, Any] | None]:
+def evaluate_model(
+    entry: ModelEntry, tasks: Sequence[str], registry: TaskRegistry, settings: EvalSettings, output_dir: Path
+) -> dict[str, dict[str, Any] | None]:
     """Scores of ``entry`` on ``tasks`` (primary metric with its CI; ``None`` for a failed task)."""
     from taskgrove.config import build_config
     from taskgrove.runner.executor import Executor
@@ -129,10 +132,8 @@ def evaluate_model(entry: ModelEntry, tasks: Sequence[str], registry: TaskRegist
         values["max_tokens"] = settings.max_tokens
     config = build_config(values)
     executor = Executor(config, registry)
-    try:
+    with contextlib.suppress(MultiTaskError):  # failed tasks get no score; the others still count
         executor.run()
-    except MultiTaskError:
-        pass  # failed tasks get no score; the others still count
     return read_scores(executor.store, tasks)
 
 
@@ -148,13 +149,17 @@ def read_scores(store: Any, tasks: Sequence[str]) -> dict[str, dict[str, Any] | 
         primary = stored.get("primary_metric") or "reward"
         metric = primary if primary in metrics else "reward"
         value = metrics.get(metric)
-        scores[name] = None if value is None else {
-            "value": value.get("value"),
-            "ci_low": value.get("ci_low"),
-            "ci_high": value.get("ci_high"),
-            "metric": metric,
-            "n": value.get("n", stored.get("n")),
-        }
+        scores[name] = (
+            None
+            if value is None
+            else {
+                "value": value.get("value"),
+                "ci_low": value.get("ci_low"),
+                "ci_high": value.get("ci_high"),
+                "metric": metric,
+                "n": value.get("n", stored.get("n")),
+            }
+        )
     return scores
 
 
@@ -200,7 +205,11 @@ def _cell(score: dict[str, Any] | None) -> str:
     if not score or score.get("value") is None or (isinstance(score["value"], float) and math.isnan(score["value"])):
         return "failed"
     low, high = score.get("ci_low"), score.get("ci_high")
-    interval = f" [{low:.2f}, {high:.2f}]" if isinstance(low, (int, float)) and isinstance(high, (int, float)) and not math.isnan(low) else ""
+    interval = (
+        f" [{low:.2f}, {high:.2f}]"
+        if isinstance(low, (int, float)) and isinstance(high, (int, float)) and not math.isnan(low)
+        else ""
+    )
     return f"{score['value']:.3f}{interval}"
 
 
@@ -232,4 +241,6 @@ def related_runs(output_dir: Path, config_label: str, tasks: Sequence[str]) -> l
                 entry = ModelEntry.from_run(child)
                 if entry.config == config_label and entry.trained_on and set(entry.trained_on) <= set(tasks):
                     found.append(entry)
-    return sorted(found, key=lambda e: (e.kind != "single", tasks.index(e.trained_on[0]) if e.kind == "single" else 0, e.label))
+    return sorted(
+        found, key=lambda e: (e.kind != "single", tasks.index(e.trained_on[0]) if e.kind == "single" else 0, e.label)
+    )

@@ -74,11 +74,13 @@ def split_conversation(task: str, messages: Sequence[Message] | None) -> tuple[l
     return list(messages[:-1]), answer
 
 
-def encode_example(tokenizer: Any, task: str, messages: Sequence[Message] | None, *, max_seq_length: int) -> TrainExample | None:
+def encode_example(
+    tokenizer: Any, task: str, messages: Sequence[Message] | None, *, max_seq_length: int
+) -> TrainExample | None:
     """The example of one conversation, or ``None`` when it does not fit ``max_seq_length``."""
     prompt, answer = split_conversation(task, messages)
     prompt_ids = encode(tokenizer, chat_prompt(tokenizer, prompt))
-    answer_ids = encode(tokenizer, answer) + [eos_id(tokenizer)]
+    answer_ids = [*encode(tokenizer, answer), eos_id(tokenizer)]
     if len(prompt_ids) + len(answer_ids) > max_seq_length:
         return None
     return TrainExample(task, tuple(prompt_ids + answer_ids), len(prompt_ids))
@@ -100,7 +102,13 @@ def collate(examples: Sequence[TrainExample], pad_id: int) -> dict[str, Any]:
         attention_mask[row, start:] = 1
     position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
     keep = min(width, max(e.answer_len for e in examples) + 1)
-    return {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids, "labels": labels, "keep": keep}
+    return {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "position_ids": position_ids,
+        "labels": labels,
+        "keep": keep,
+    }
 
 
 def answer_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:

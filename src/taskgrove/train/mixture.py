@@ -25,7 +25,9 @@ T = TypeVar("T")
 STRATEGIES = ("concatenate", "proportional", "temperature", "equal")
 
 
-def mixture_weights(sizes: Mapping[str, int], strategy: str, *, temperature: float = 1.0, cap: int | None = None) -> dict[str, float]:
+def mixture_weights(
+    sizes: Mapping[str, int], strategy: str, *, temperature: float = 1.0, cap: int | None = None
+) -> dict[str, float]:
     """Each task's share of the mixture (summing to 1)."""
     if strategy not in STRATEGIES:
         raise ConfigError(f"unknown mixture {strategy!r}: use one of {', '.join(STRATEGIES)}")
@@ -36,7 +38,7 @@ def mixture_weights(sizes: Mapping[str, int], strategy: str, *, temperature: flo
     if empty:
         raise ConfigError(f"no training examples for: {', '.join(empty)}")
     if strategy == "equal":
-        raw = {name: 1.0 for name in capped}
+        raw = dict.fromkeys(capped, 1.0)
     elif strategy == "temperature":
         raw = {name: n ** (1.0 / temperature) for name, n in capped.items()}
     else:  # proportional and concatenate

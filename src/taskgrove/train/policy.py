@@ -18,7 +18,7 @@ from taskgrove.train.examples import chat_prompt, encode
 class SampledChoice(Choice):
     """A Choice that also carries the token ids it was sampled as."""
 
-    __slots__ = ("prompt_ids", "completion_ids")
+    __slots__ = ("completion_ids", "prompt_ids")
 
     def __init__(self, content: str, *, prompt_ids: list[int], completion_ids: list[int], **kwargs: Any) -> None:
         super().__init__(content, **kwargs)
@@ -41,7 +41,9 @@ class PolicyModel:
         self._pending: list[tuple[Any, list[int], asyncio.Future[SampledChoice]]] = []
         self._flushing = False
 
-    async def generate(self, messages: list[Message], *, tools: list[dict[str, Any]] | None = None, **sampling: Any) -> SampledChoice:
+    async def generate(
+        self, messages: list[Message], *, tools: list[dict[str, Any]] | None = None, **sampling: Any
+    ) -> SampledChoice:
         """Sample a reply to ``messages`` (``temperature``, ``top_p``, ``top_k``, ``max_tokens``, ``stop``)."""
         from taskgrove.models.sampling import Sampling
 
@@ -75,7 +77,7 @@ class PolicyModel:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for (_, future), choice in zip(chunk, choices):
+                for (_, future), choice in zip(chunk, choices, strict=False):
                     if not future.done():
                         future.set_result(choice)
 
@@ -87,7 +89,11 @@ class PolicyModel:
 
         batch = collate([TrainExample("", tuple(p), len(p) - 1) for p in prompts], self.pad_id)
         device = next(self.model.parameters()).device
-        kwargs: dict[str, Any] = {"max_new_tokens": params.max_tokens, "pad_token_id": self.pad_id, "eos_token_id": self.eos_ids}
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": params.max_tokens,
+            "pad_token_id": self.pad_id,
+            "eos_token_id": self.eos_ids,
+        }
         if params.greedy:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         else:

@@ -41,10 +41,32 @@ _LORA = {"lora_dropout": 0.1, "target_modules": ["q_proj", "v_proj"]}
 
 #: TreeMark's training parameters per (family, method).
 PRESETS: dict[tuple[Family, Method], dict[str, Any]] = {
-    ("classification", "full"): {"batch_size": 128, "learning_rate": 1e-5, "weight_decay": 0.0, "gradient_accumulation_steps": 4},
-    ("classification", "lora"): {"batch_size": 32, "learning_rate": 1e-5, "weight_decay": 0.01, "gradient_accumulation_steps": 4, **_LORA},
-    ("generation", "full"): {"batch_size": 32, "learning_rate": 1e-5, "weight_decay": 0.01, "gradient_accumulation_steps": 4},
-    ("generation", "lora"): {"batch_size": 32, "learning_rate": 1e-5, "weight_decay": 0.01, "gradient_accumulation_steps": 4, **_LORA},
+    ("classification", "full"): {
+        "batch_size": 128,
+        "learning_rate": 1e-5,
+        "weight_decay": 0.0,
+        "gradient_accumulation_steps": 4,
+    },
+    ("classification", "lora"): {
+        "batch_size": 32,
+        "learning_rate": 1e-5,
+        "weight_decay": 0.01,
+        "gradient_accumulation_steps": 4,
+        **_LORA,
+    },
+    ("generation", "full"): {
+        "batch_size": 32,
+        "learning_rate": 1e-5,
+        "weight_decay": 0.01,
+        "gradient_accumulation_steps": 4,
+    },
+    ("generation", "lora"): {
+        "batch_size": 32,
+        "learning_rate": 1e-5,
+        "weight_decay": 0.01,
+        "gradient_accumulation_steps": 4,
+        **_LORA,
+    },
 }
 
 
@@ -156,10 +178,14 @@ def method_of(values: Mapping[str, Any]) -> tuple[Method, int, int | None]:
     rank = values.get("lora_rank")
     if index is not None:
         if int(index) not in CONFIG_INDEX:
-            raise ConfigError(f"--config-index {index}: expected 0..5 (0 full fine-tuning, 1-5 LoRA rank 4, 8, 16, 32, 64)")
+            raise ConfigError(
+                f"--config-index {index}: expected 0..5 (0 full fine-tuning, 1-5 LoRA rank 4, 8, 16, 32, 64)"
+            )
         by_index, by_rank = CONFIG_INDEX[int(index)]
         if method is not None and method != by_index:
-            raise ConfigError(f"--config-index {index} means {config_label(by_index, by_rank)}, but --method {method} was given")
+            raise ConfigError(
+                f"--config-index {index} means {config_label(by_index, by_rank)}, but --method {method} was given"
+            )
         if rank is not None and by_rank is not None and int(rank) != by_rank:
             raise ConfigError(f"--config-index {index} means LoRA rank {by_rank}, but --rank {rank} was given")
         return by_index, int(rank or by_rank or 16), int(index)
@@ -192,7 +218,7 @@ def _task_layer(tasks: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """Values every task's ``get_train_config()`` agrees on, and notes about the ones they don't."""
     known = set(TrainConfig.model_fields)
     per_task: list[dict[str, Any]] = []
-    for name, task in tasks.items():
+    for task in tasks.values():
         config = task.get_train_config()
         values: dict[str, Any] = {}
         for f in dataclass_fields(config):
@@ -250,7 +276,9 @@ def resolve_train_config(
     try:
         return TrainConfig(**merged)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors())
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors()
+        )
         raise ConfigError(f"Invalid training configuration: {problems}") from None
 
 

@@ -98,7 +98,11 @@ def scenario_stream(tasks: dict[str, Any], config: RLConfig) -> Any:
     rng = random.Random(config.seed)
     pools: dict[str, list[Any]] = {}
     for name, task in tasks.items():
-        items = list(islice(task.get_dataset(config.split), config.limit)) if config.limit else list(task.get_dataset(config.split))
+        items = (
+            list(islice(task.get_dataset(config.split), config.limit))
+            if config.limit
+            else list(task.get_dataset(config.split))
+        )
         if not items:
             raise ConfigError(f"task {name} has no scenarios in split {config.split!r}")
         pools[name] = items
@@ -114,7 +118,7 @@ def policy_rows(groups: list[TrajectoryGroup]) -> list[tuple[list[int], list[int
     """(prompt ids, completion ids, advantage) of every sampled reply with a non-zero advantage."""
     rows = []
     for group in groups:
-        for trajectory, advantage in zip(group.trajectories, group.advantages()):
+        for trajectory, advantage in zip(group.trajectories, group.advantages(), strict=False):
             if advantage == 0 or not math.isfinite(advantage):
                 continue
             for choice in trajectory.messages_and_choices:
@@ -161,7 +165,10 @@ def train_rl(config: RLConfig, registry: Any, *, log: Callable[[dict[str, Any]],
     tasks = build_tasks(registry, config.tasks, config, split=config.split)  # type: ignore[arg-type]
     for task in tasks.values():
         task.pre_train()
-    k = {name: config.samples_per_scenario or max(task.get_train_config().samples_per_scenario, 1) for name, task in tasks.items()}
+    k = {
+        name: config.samples_per_scenario or max(task.get_train_config().samples_per_scenario, 1)
+        for name, task in tasks.items()
+    }
     k = {name: value if value > 1 else 8 for name, value in k.items()}
     base, tokenizer = load_base(config.base_model)
     lora = LoraConfig(
@@ -173,9 +180,13 @@ def train_rl(config: RLConfig, registry: Any, *, log: Callable[[dict[str, Any]],
     )
     model = get_peft_model(base, lora)
     model.train()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=config.weight_decay
+    )
     policy = PolicyModel(model, tokenizer, name=f"policy:{config.run_name}")
-    sampler = ConfiguredModel(policy, {"temperature": config.temperature, "top_p": config.top_p, "max_tokens": config.max_tokens})
+    sampler = ConfiguredModel(
+        policy, {"temperature": config.temperature, "top_p": config.top_p, "max_tokens": config.max_tokens}
+    )
     stream = scenario_stream(tasks, config)
     run_dir = Path(config.output_dir) / config.run_name
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -217,10 +228,14 @@ def train_rl(config: RLConfig, registry: Any, *, log: Callable[[dict[str, Any]],
     return result
 
 
-async def _rollouts(tasks: dict[str, Any], model: Any, picked: list[tuple[str, Any]], k: dict[str, int]) -> list[TrajectoryGroup]:
-    results = await asyncio.gather(*(tasks[name].run(model, scenario, k[name]) for name, scenario in picked), return_exceptions=True)
+async def _rollouts(
+    tasks: dict[str, Any], model: Any, picked: list[tuple[str, Any]], k: dict[str, int]
+) -> list[TrajectoryGroup]:
+    results = await asyncio.gather(
+        *(tasks[name].run(model, scenario, k[name]) for name, scenario in picked), return_exceptions=True
+    )
     groups = []
-    for (name, _), result in zip(picked, results):
+    for (name, _), result in zip(picked, results, strict=False):
         if isinstance(result, BaseException):
             groups.append(TrajectoryGroup(exceptions=[result], metadata={"task": name}))
         else:
@@ -228,7 +243,9 @@ async def _rollouts(tasks: dict[str, Any], model: Any, picked: list[tuple[str, A
     return groups
 
 
-def _update(model: Any, optimizer: Any, rows: list[tuple[list[int], list[int], float]], pad_id: int, config: RLConfig) -> float:
+def _update(
+    model: Any, optimizer: Any, rows: list[tuple[list[int], list[int], float]], pad_id: int, config: RLConfig
+) -> float:
     """One policy-gradient step over ``rows``; returns the loss per sampled token."""
     import torch
 

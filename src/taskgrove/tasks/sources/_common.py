@@ -106,9 +106,7 @@ def utf8_errors(source: str, path: Path) -> Iterator[None]:
     try:
         yield
     except UnicodeDecodeError as exc:
-        raise SourceError(
-            f"{source}: {path} is not UTF-8 text ({exc}); re-save it as UTF-8."
-        ) from exc
+        raise SourceError(f"{source}: {path} is not UTF-8 text ({exc}); re-save it as UTF-8.") from exc
 
 
 def load_json(source: str, path: Path) -> Any:
@@ -121,13 +119,10 @@ def load_json(source: str, path: Path) -> Any:
             raise _lfs_error(source, path)
         return json.loads(raw)
     except UnicodeDecodeError as exc:
-        raise SourceError(
-            f"{source}: {path} is not UTF-8 text ({exc}); re-save it as UTF-8."
-        ) from exc
+        raise SourceError(f"{source}: {path} is not UTF-8 text ({exc}); re-save it as UTF-8.") from exc
     except json.JSONDecodeError as exc:
         raise SourceError(
-            f"{source}: malformed JSON in {path} at line {exc.lineno}, column {exc.colno}: "
-            f"{exc.msg}."
+            f"{source}: malformed JSON in {path} at line {exc.lineno}, column {exc.colno}: {exc.msg}."
         ) from exc
     except OSError as exc:
         raise SourceError(f"{source}: cannot read {path}: {exc}") from exc

@@ -111,9 +111,7 @@ def list_bigbench_tasks(
         stat = path.stat()
         entry = cached.get(rel)
         if not (
-            isinstance(entry, dict)
-            and entry.get("size") == stat.st_size
-            and entry.get("mtime_ns") == stat.st_mtime_ns
+            isinstance(entry, dict) and entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns
         ):
             entry = {
                 "size": stat.st_size,
@@ -176,9 +174,7 @@ def read_bigbench_index(
     for rel, entry in files.items():
         parts = rel.split("/")
         if len(parts) not in (2, 3) or parts[-1] != "task.json":
-            raise SourceError(
-                f"{index_path}: unexpected entry {rel!r}; delete the index to rebuild it."
-            )
+            raise SourceError(f"{index_path}: unexpected entry {rel!r}; delete the index to rebuild it.")
         try:
             result.append(
                 BigBenchTaskInfo(

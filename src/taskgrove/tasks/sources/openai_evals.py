@@ -57,9 +57,7 @@ class _EvalsTarget:
         return sorted(self.by_split)
 
 
-def _openai_evals_data_root(
-    source: str, root: str | os.PathLike[str] | None, base_dir: Path | None
-) -> Path:
+def _openai_evals_data_root(source: str, root: str | os.PathLike[str] | None, base_dir: Path | None) -> Path:
     if root is None:
         root = os.environ.get(OPENAI_EVALS_ENV) or None
     if root is not None:
@@ -74,7 +72,7 @@ def _openai_evals_data_root(
             f"`pip install --no-deps evals`, or set option root / ${OPENAI_EVALS_ENV} to an "
             f"`evals/registry/data` folder."
         )
-    path = Path(list(spec.submodule_search_locations)[0]) / "registry" / "data"
+    path = Path(next(iter(spec.submodule_search_locations))) / "registry" / "data"
     if not path.is_dir():
         raise SourceError(f"{source}: the installed evals package has no {path}.")
     return path
@@ -90,9 +88,7 @@ def _find_eval_spec(source: str, registry: Path, name: str) -> Mapping[str, Any]
         try:
             import yaml
         except ImportError as exc:
-            raise SourceError(
-                f"{source}: reading {yaml_file} needs PyYAML (`pip install pyyaml`)."
-            ) from exc
+            raise SourceError(f"{source}: reading {yaml_file} needs PyYAML (`pip install pyyaml`).") from exc
         doc = yaml.safe_load(text) or {}
         entry = doc.get(name) or {}
         if isinstance(entry, dict) and "id" in entry and entry["id"] in doc:
@@ -165,8 +161,7 @@ def _openai_evals_target(
     close = difflib.get_close_matches(name, names, n=5)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     raise SourceError(
-        f"{source}: {name!r} is neither a folder or file under {data} nor an eval name in "
-        f"{registry}.{hint}"
+        f"{source}: {name!r} is neither a folder or file under {data} nor an eval name in {registry}.{hint}"
     )
 
 
