@@ -80,10 +80,20 @@ class Scene:
         self.secret = os.environ.get(SECRET_ENV) or f"sk-taskgrove-secret-{self.token}"
         os.environ[SECRET_ENV] = self.secret
         (self.results / "samples.jsonl").write_text(self.secret + "\n")
-        self.targets = [f"/tmp/sandbox-escape-{self.token}", str(REPO / f"sandbox-escape-{self.token}"), str(self.home / f"escape-{self.token}")]
+        self.targets = [
+            f"/tmp/sandbox-escape-{self.token}",
+            str(REPO / f"sandbox-escape-{self.token}"),
+            str(self.home / f"escape-{self.token}"),
+        ]
 
     def fill(self, template: str, port: int) -> str:
-        values = dict(port=port, token=self.token, pid=os.getpid(), results=str(self.results), targets=self.targets)
+        values = {
+            "port": port,
+            "token": self.token,
+            "pid": os.getpid(),
+            "results": str(self.results),
+            "targets": self.targets,
+        }
         return PRELUDE + template.format(**{k: repr(v) for k, v in values.items()})
 
 
@@ -103,22 +113,25 @@ def _lines(result: SandboxResult) -> str:
     return text[:400]
 
 
-def _loop(r: SandboxResult, s: Scene, l: Listener) -> tuple[bool, str]:
-    return r.status == "timeout" and r.duration_s < 1.5 + 5, f"status {r.status} after {r.duration_s:.2f} s (limit 1.5 s)"
+def _loop(r: SandboxResult, s: Scene, listener: Listener) -> tuple[bool, str]:
+    return (
+        r.status == "timeout" and r.duration_s < 1.5 + 5,
+        f"status {r.status} after {r.duration_s:.2f} s (limit 1.5 s)",
+    )
 
 
-def _bomb(r: SandboxResult, s: Scene, l: Listener) -> tuple[bool, str]:
+def _bomb(r: SandboxResult, s: Scene, listener: Listener) -> tuple[bool, str]:
     counts = [int(line.split()[1]) for line in r.stdout.splitlines() if line.startswith("processes ")]
     ok = r.status == "timeout" and bool(counts) and counts[0] <= 16
     return ok, f"{counts[0] if counts else '?'} processes in the sandbox at the peak (limit 16); status {r.status}"
 
 
-def _memory(r: SandboxResult, s: Scene, l: Listener) -> tuple[bool, str]:
+def _memory(r: SandboxResult, s: Scene, listener: Listener) -> tuple[bool, str]:
     ok = r.status == "memory" and "allocated" not in r.stdout
     return ok, f"status {r.status}: {(r.stderr.strip().splitlines() or [''])[-1][:120]}"
 
 
-def _writes(r: SandboxResult, s: Scene, l: Listener) -> tuple[bool, str]:
+def _writes(r: SandboxResult, s: Scene, listener: Listener) -> tuple[bool, str]:
     leaked = [t for t in s.targets if os.path.exists(t)]
     for t in leaked:
         os.remove(t)
@@ -126,31 +139,34 @@ def _writes(r: SandboxResult, s: Scene, l: Listener) -> tuple[bool, str]:
     return ok, _lines(r) + (f"; FOUND ON HOST: {leaked}" if leaked else "; nothing created on the host")
 
 
-def _env(r: SandboxResult, s: Scene, l: Listener) -> tuple[bool, str]:
+def _env(r: SandboxResult, s: Scene, listener: Listener) -> tuple[bool, str]:
     return s.secret not in r.stdout and "OPENAI" not in r.stdout, _lines(r)
 
 
-def _tcp(r: SandboxResult, s: Scene, l: Listener) -> tuple[bool, str]:
+def _tcp(r: SandboxResult, s: Scene, listener: Listener) -> tuple[bool, str]:
     time.sleep(0.2)
-    ok = l.connections == 0 and "connected" not in r.stdout
-    return ok, f"{_lines(r)}; listener saw {l.connections} connection(s)"
+    ok = listener.connections == 0 and "connected" not in r.stdout
+    return ok, f"{_lines(r)}; listener saw {listener.connections} connection(s)"
 
 
-def _shell(r: SandboxResult, s: Scene, l: Listener) -> tuple[bool, str]:
+def _shell(r: SandboxResult, s: Scene, listener: Listener) -> tuple[bool, str]:
     return "shell-ran" not in r.stdout and "shell-ran" not in r.stderr, _lines(r)
 
 
-def _ctypes(r: SandboxResult, s: Scene, l: Listener) -> tuple[bool, str]:
+def _ctypes(r: SandboxResult, s: Scene, listener: Listener) -> tuple[bool, str]:
     made = os.path.exists(f"/tmp/ctypes-{s.token}")
     return not made and "ctypes-ran" not in r.stdout, f"{_lines(r)}; /tmp/ctypes-{s.token} on host: {made}"
 
 
-def _output(r: SandboxResult, s: Scene, l: Listener) -> tuple[bool, str]:
+def _output(r: SandboxResult, s: Scene, listener: Listener) -> tuple[bool, str]:
     ok = r.stdout_truncated and len(r.stdout.encode()) <= 65536 and r.status == "ok"
-    return ok, f"kept {len(r.stdout.encode())} of 104857600 bytes (cap 65536), truncated={r.stdout_truncated}, {r.duration_s:.2f} s"
+    return (
+        ok,
+        f"kept {len(r.stdout.encode())} of 104857600 bytes (cap 65536), truncated={r.stdout_truncated}, {r.duration_s:.2f} s",
+    )
 
 
-def _host_root(r: SandboxResult, s: Scene, l: Listener) -> tuple[bool, str]:
+def _host_root(r: SandboxResult, s: Scene, listener: Listener) -> tuple[bool, str]:
     seen = dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
     listing = json.loads(seen.get("LIST", "[]"))
     allowed = {"sandbox", "dev", "proc", "usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"}
@@ -159,11 +175,11 @@ def _host_root(r: SandboxResult, s: Scene, l: Listener) -> tuple[bool, str]:
     return ok, f"/ = {listing}; {seen.get('ROOTDIR', '')}; {seen.get('PROBE', '')}"
 
 
-def _kill(r: SandboxResult, s: Scene, l: Listener) -> tuple[bool, str]:
+def _kill(r: SandboxResult, s: Scene, listener: Listener) -> tuple[bool, str]:
     return not s.signals and "survived" in r.stdout, f"{_lines(r)}; signals received by the caller: {s.signals}"
 
 
-def _daemon(r: SandboxResult, s: Scene, l: Listener) -> tuple[bool, str]:
+def _daemon(r: SandboxResult, s: Scene, listener: Listener) -> tuple[bool, str]:
     return r.status == "ok", _lines(r)
 
 
@@ -213,7 +229,11 @@ ATTACKS = [
         "print('system() ->', rc)\n",
         _ctypes,
     ),
-    Attack("100 MiB of output", "import sys\nchunk = 'x' * (1 << 20)\nfor _ in range(100):\n    sys.stdout.write(chunk)\n", _output),
+    Attack(
+        "100 MiB of output",
+        "import sys\nchunk = 'x' * (1 << 20)\nfor _ in range(100):\n    sys.stdout.write(chunk)\n",
+        _output,
+    ),
     Attack(
         "read the host /",
         "import json\nprint('LIST', json.dumps(sorted(os.listdir('/'))))\n"
@@ -260,7 +280,7 @@ def _namespaces_alive(namespaces: set[str]) -> list[int]:
 
 async def _run_all(scene: Scene, listener: Listener) -> list[tuple[Attack, SandboxResult]]:
     runs = [arun_code(scene.fill(a.code, listener.port), **{"timeout_s": 5.0, **a.limits}) for a in ATTACKS]
-    return list(zip(ATTACKS, await asyncio.gather(*runs)))
+    return list(zip(ATTACKS, await asyncio.gather(*runs), strict=True))
 
 
 def run_attacks(scratch: Path) -> list[dict[str, Any]]:

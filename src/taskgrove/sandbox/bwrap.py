@@ -101,6 +101,7 @@ def _try_confined_run(path: str) -> str | None:
         try:
             done = subprocess.run(
                 argv,
+                check=False,
                 pass_fds=(code_fd, report_w),
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
@@ -164,7 +165,7 @@ def inner_argv(path: str, code_fd: int, config: dict[str, Any]) -> list[str]:
 def root_argv(path: str, inner: list[str], uid: int) -> list[str]:
     """The outer bwrap a root caller runs: make the interpreter reachable for ``uid``, switch to
     it, then run ``inner``."""
-    links, dirs = system_layout()
+    _, dirs = system_layout()
     covers: dict[str, list[str]] = {}
     for needed in outermost([path, *dirs, *interpreter_paths()]):
         blocked = first_untraversable(needed)

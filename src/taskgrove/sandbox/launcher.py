@@ -12,6 +12,7 @@ same user cannot starve each other.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -45,9 +46,10 @@ def apply_limits(cfg: dict[str, Any]) -> None:
     }
     for which, (soft, hard) in limits.items():
         given = resource.getrlimit(which)[1]
-        if given != resource.RLIM_INFINITY:
-            soft, hard = min(soft, given), min(hard, given)
-        resource.setrlimit(which, (soft, hard))
+        if given == resource.RLIM_INFINITY:
+            resource.setrlimit(which, (soft, hard))
+        else:
+            resource.setrlimit(which, (min(soft, given), min(hard, given)))
 
 
 def close_inherited_fds() -> None:
@@ -58,10 +60,8 @@ def close_inherited_fds() -> None:
         fds = list(range(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0]))
     for fd in fds:
         if fd > 2:
-            try:
+            with contextlib.suppress(OSError):  # the listing's own descriptor is gone already
                 os.close(fd)
-            except OSError:
-                pass
 
 
 def main(config_json: str) -> None:

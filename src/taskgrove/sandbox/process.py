@@ -4,6 +4,7 @@ that carries the program."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -64,10 +65,8 @@ def make_protocol(out: Capture, err: Capture) -> Any:
 
 def kill_group(pgid: int) -> None:
     """SIGKILL the process group ``pgid`` (the run was started in a session of its own)."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def program_fd(code: str) -> int:
@@ -100,7 +99,5 @@ def close_quietly(*fds: int) -> None:
     """Close each descriptor that is not ``-1``, ignoring ones already closed."""
     for fd in fds:
         if fd >= 0:
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass

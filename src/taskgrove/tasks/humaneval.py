@@ -123,7 +123,9 @@ class HumanEvalTask(Task[Scenario]):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
                 raise ConfigError(f"task {self.name}: option {key} must be a positive number, got {value!r}")
         if not isinstance(settings.get("allow_unconfined", False), bool):
-            raise ConfigError(f"task {self.name}: option allow_unconfined must be true or false, got {settings['allow_unconfined']!r}")
+            raise ConfigError(
+                f"task {self.name}: option allow_unconfined must be true or false, got {settings['allow_unconfined']!r}"
+            )
         super().configure(**settings)
         from taskgrove.sandbox import require_confinement
 
@@ -176,10 +178,18 @@ class HumanEvalTask(Task[Scenario]):
         program = build_program(choice.content, scenario["prompt"], scenario["entry_point"])
         async with self._semaphore():
             result = await acheck_program(
-                program, scenario["test"], scenario["entry_point"], timeout_s=self.timeout_s, allow_unconfined=self.allow_unconfined
+                program,
+                scenario["test"],
+                scenario["entry_point"],
+                timeout_s=self.timeout_s,
+                allow_unconfined=self.allow_unconfined,
             )
         passed = result.passed
-        metadata: dict[str, Any] = {"status": result.status, "seconds": round(result.duration_s, 3), "isolation": result.isolation}
+        metadata: dict[str, Any] = {
+            "status": result.status,
+            "seconds": round(result.duration_s, 3),
+            "isolation": result.isolation,
+        }
         if not passed:
             lines = result.stderr.strip().splitlines()
             metadata["error"] = lines[-1][:300] if lines else f"{result.status} (exit code {result.returncode})"
