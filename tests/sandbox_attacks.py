@@ -31,7 +31,7 @@ from taskgrove.sandbox import SandboxResult, arun_code
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET_ENV = "OPENAI_API_KEY"
-PRELUDE = "import os\nprint('NS', os.readlink('/proc/self/ns/pid'), flush=True)\n"
+PRELUDE = "import os\nprint('NS', os.readlink('/proc/self/ns/pid'), os.getuid(), flush=True)\n"
 
 
 class Listener:
@@ -115,15 +115,19 @@ def _lines(result: SandboxResult) -> str:
 
 def _loop(r: SandboxResult, s: Scene, listener: Listener) -> tuple[bool, str]:
     return (
-        r.status == "timeout" and r.duration_s < 1.5 + 5,
-        f"status {r.status} after {r.duration_s:.2f} s (limit 1.5 s)",
+        r.status == "timeout" and r.duration_s < 3 + 5,
+        f"status {r.status} after {r.duration_s:.2f} s (limit 3 s)",
     )
 
 
 def _bomb(r: SandboxResult, s: Scene, listener: Listener) -> tuple[bool, str]:
     counts = [int(line.split()[1]) for line in r.stdout.splitlines() if line.startswith("processes ")]
-    ok = r.status == "timeout" and bool(counts) and counts[0] <= 16
-    return ok, f"{counts[0] if counts else '?'} processes in the sandbox at the peak (limit 16); status {r.status}"
+    ok = r.status == "timeout" and bool(counts) and max(counts) <= 16 + 1
+    return (
+        ok,
+        f"{max(counts) if counts else '?'} processes in the sandbox at the peak of {len(counts)} counts "
+        f"(limit 16 + the launcher); status {r.status}",
+    )
 
 
 def _memory(r: SandboxResult, s: Scene, listener: Listener) -> tuple[bool, str]:
@@ -184,14 +188,14 @@ def _daemon(r: SandboxResult, s: Scene, listener: Listener) -> tuple[bool, str]:
 
 
 ATTACKS = [
-    Attack("infinite loop", "while True:\n    pass\n", _loop, {"timeout_s": 1.5}),
+    Attack("infinite loop", "while True:\n    pass\n", _loop, {"timeout_s": 3}),
     Attack(
         "fork bomb",
         "import time\nif os.fork() == 0:\n    while True:\n        try:\n            os.fork()\n        except OSError:\n"
-        "            time.sleep(0.01)\ntime.sleep(1.0)\n"
-        "print('processes', sum(p.isdigit() for p in os.listdir('/proc')), flush=True)\ntime.sleep(30)\n",
+        "            time.sleep(0.01)\nwhile True:\n    time.sleep(0.25)\n"
+        "    print('processes', sum(p.isdigit() for p in os.listdir('/proc')), flush=True)\n",
         _bomb,
-        {"timeout_s": 2.5, "max_processes": 16},
+        {"timeout_s": 4, "max_processes": 16},
     ),
     Attack("8 GiB allocation", "x = bytearray(8 * 1024**3)\nprint('allocated')\n", _memory, {"memory_mb": 256}),
     Attack(
@@ -233,6 +237,7 @@ ATTACKS = [
         "100 MiB of output",
         "import sys\nchunk = 'x' * (1 << 20)\nfor _ in range(100):\n    sys.stdout.write(chunk)\n",
         _output,
+        {"timeout_s": 30},
     ),
     Attack(
         "read the host /",
@@ -261,20 +266,24 @@ ATTACKS = [
 ]
 
 
-def _namespaces_alive(namespaces: set[str]) -> list[int]:
-    """Host processes (not zombies) still in one of ``namespaces``."""
+def _left_behind(runs: set[tuple[str, int]]) -> list[str]:
+    """Host processes (not zombies) still in one of the runs' (pid namespace, uid). The uid
+    matters: the kernel reuses a freed namespace's number for the next namespace anyone makes."""
     alive = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            if os.readlink(f"/proc/{entry}/ns/pid") not in namespaces:
+            namespace = os.readlink(f"/proc/{entry}/ns/pid")
+            uid = os.stat(f"/proc/{entry}").st_uid
+            if (namespace, uid) not in runs:
                 continue
             state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            command = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")[:80].decode(errors="replace")
         except OSError:
             continue
         if state not in ("Z", "X"):
-            alive.append(int(entry))
+            alive.append(f"pid {entry} uid {uid} {namespace} {state} {command!r}")
     return alive
 
 
@@ -291,9 +300,16 @@ def run_attacks(scratch: Path) -> list[dict[str, Any]]:
         results = asyncio.run(_run_all(scene, listener))
     finally:
         signal.signal(signal.SIGUSR1, previous_handler)
-    namespaces = {line.split()[1] for _, r in results for line in r.stdout.splitlines()[:1] if line.startswith("NS ")}
+    runs = {
+        (line.split()[1], int(line.split()[2]))
+        for _, r in results
+        for line in r.stdout.splitlines()[:1]
+        if line.startswith("NS ")
+    }
+    # a run timed out before Python printed its namespace (a loaded machine) started nothing
+    silent = sum(1 for _, r in results if not r.stdout.startswith("NS ") and r.status == "timeout")
     time.sleep(0.2)
-    leftovers = _namespaces_alive(namespaces)
+    leftovers = _left_behind(runs)
     verdicts = []
     try:
         for attack, result in results:
@@ -313,8 +329,9 @@ def run_attacks(scratch: Path) -> list[dict[str, Any]]:
     verdicts.append(
         {
             "attack": "(after all runs) processes left",
-            "contained": not leftovers and len(namespaces) == len(ATTACKS),
-            "evidence": f"{len(namespaces)} pid namespaces, host processes still in them: {leftovers}",
+            "contained": not leftovers and len(runs) >= len(ATTACKS) - silent,
+            "evidence": f"{len(runs)} runs (pid namespace, uid) to check, {silent} killed before they started; "
+            f"host processes still in them: {leftovers}",
             "isolation": "bwrap",
             "status": "-",
             "uid": os.getuid(),

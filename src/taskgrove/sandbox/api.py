@@ -105,12 +105,17 @@ async def arun_code(
         duration = time.monotonic() - start
         kill_group(pid)  # also ends leftover background processes of a finished program
         await protocol.exited
-        with contextlib.suppress(TimeoutError):  # the last output; the sandbox dies with its pid namespace
-            await asyncio.wait_for(asyncio.shield(protocol.pipes_closed), 2.0)
-        returncode = transport.get_returncode()
-        if isolation == "bwrap":
-            returncode = signal_returncode(returncode)
-        if not read_report(report_r).get("ready") and not timed_out:
+        # the last output; after a kill, the pipes close once the pid namespace is torn down
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(protocol.pipes_closed), 5.0)
+        report = read_report(report_r)
+        if isinstance(report.get("status"), int):  # the program's own end, from its parent
+            returncode: int | None = os.waitstatus_to_exitcode(report["status"])
+        else:  # the launcher itself was killed (timeout, or from inside)
+            returncode = transport.get_returncode()
+            if isolation == "bwrap":
+                returncode = signal_returncode(returncode)
+        if not report.get("ready") and not timed_out:
             said = " ".join(err.text().split())[:500] or "no message"
             raise SandboxUnavailable(
                 f"the sandbox ({isolation}) did not start the program (exit code {returncode}): {said}"

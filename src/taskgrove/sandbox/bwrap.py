@@ -40,13 +40,14 @@ BWRAP = "bwrap"  # the name or path looked up; tests point it at a missing file
 WORKDIR = "/sandbox"
 UID_BASE = 1_500_000_000
 _SYSTEM_PREFIXES = frozenset({"/", "/usr", "/usr/local"})
-_SWITCH_USER = (
-    "import json, os, sys\n"
-    "uid = int(sys.argv[1])\n"
+_SWITCH_USER = (  # argv: uid, process limit, the inner command (JSON)
+    "import json, os, resource, sys\n"
+    "uid, processes = int(sys.argv[1]), int(sys.argv[2])\n"
     "os.setgroups([])\n"
     "os.setresgid(uid, uid, uid)\n"
     "os.setresuid(uid, uid, uid)\n"
-    "argv = json.loads(sys.argv[2])\n"
+    "resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))\n"
+    "argv = json.loads(sys.argv[3])\n"
     "os.execv(argv[0], argv)\n"
 )
 _PROBE_TIMEOUT_S = 30.0
@@ -142,14 +143,17 @@ def command(path: str, code_fd: int, config: dict[str, Any]) -> list[str]:
     inner = inner_argv(path, code_fd, config)
     if os.geteuid() != 0:
         return inner
-    return root_argv(path, inner, UID_BASE + secrets.randbelow(1 << 24))
+    # the uid is this run's alone, so a process limit on it counts this run only: the program,
+    # the launcher and the inner bwrap
+    processes = int(config["max_processes"]) + 2
+    return root_argv(path, inner, UID_BASE + secrets.randbelow(1 << 24), processes)
 
 
 def inner_argv(path: str, code_fd: int, config: dict[str, Any]) -> list[str]:
     """The unprivileged bwrap command line (see the module docstring)."""
     size = str(int(config["disk_bytes"]))
     args = [path, "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
-    args += ["--unshare-cgroup-try", "--disable-userns", "--die-with-parent", "--new-session"]
+    args += ["--unshare-cgroup-try", "--disable-userns", "--die-with-parent", "--new-session", "--as-pid-1"]
     args += ["--hostname", "sandbox", "--clearenv"]
     links, dirs = system_layout()
     for target, link in links:
@@ -162,9 +166,9 @@ def inner_argv(path: str, code_fd: int, config: dict[str, Any]) -> list[str]:
     return args
 
 
-def root_argv(path: str, inner: list[str], uid: int) -> list[str]:
+def root_argv(path: str, inner: list[str], uid: int, processes: int) -> list[str]:
     """The outer bwrap a root caller runs: make the interpreter reachable for ``uid``, switch to
-    it, then run ``inner``."""
+    it with at most ``processes`` processes, then run ``inner``."""
     _, dirs = system_layout()
     covers: dict[str, list[str]] = {}
     for needed in outermost([path, *dirs, *interpreter_paths()]):
@@ -182,7 +186,7 @@ def root_argv(path: str, inner: list[str], uid: int) -> list[str]:
                     args += ["--perms", "0755", "--dir", parent]
             args += ["--ro-bind", needed, needed]
     args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--die-with-parent"]
-    args += ["--", sys.executable, "-I", "-S", "-c", _SWITCH_USER, str(uid), json.dumps(inner)]
+    args += ["--", sys.executable, "-I", "-S", "-c", _SWITCH_USER, str(uid), str(processes), json.dumps(inner)]
     return args
 
 

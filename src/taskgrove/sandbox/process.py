@@ -80,19 +80,20 @@ def program_fd(code: str) -> int:
 
 
 def read_report(fd: int) -> dict[str, Any]:
-    """The launcher's report from the read end of its pipe (empty when it never wrote)."""
+    """The launcher's report (JSON lines, merged) from the read end of its pipe; empty when it
+    never wrote, and without the lines that do not parse."""
     os.set_blocking(fd, False)
     data = b""
-    try:
+    with contextlib.suppress(BlockingIOError):
         while chunk := os.read(fd, 4096):
             data += chunk
-    except BlockingIOError:
-        pass
-    try:
-        report = json.loads(data.decode()) if data else {}
-    except ValueError:
-        return {}
-    return report if isinstance(report, dict) else {}
+    merged: dict[str, Any] = {}
+    for line in data.decode("utf-8", "replace").splitlines():
+        with contextlib.suppress(ValueError):
+            fields = json.loads(line)
+            if isinstance(fields, dict):
+                merged.update(fields)
+    return merged
 
 
 def close_quietly(*fds: int) -> None:
