@@ -266,6 +266,12 @@ ATTACKS = [
 ]
 
 
+def _program_uid(result: SandboxResult) -> int | None:
+    """The uid the program ran as (its first line), when it got that far."""
+    first = result.stdout.split("\n", 1)[0].split()
+    return int(first[2]) if len(first) == 3 and first[0] == "NS" else None
+
+
 def _left_behind(runs: set[tuple[str, int]]) -> list[str]:
     """Host processes (not zombies) still in one of the runs' (pid namespace, uid). The uid
     matters: the kernel reuses a freed namespace's number for the next namespace anyone makes."""
@@ -322,6 +328,7 @@ def run_attacks(scratch: Path) -> list[dict[str, Any]]:
                     "isolation": result.isolation,
                     "status": result.status,
                     "uid": os.getuid(),
+                    "program_uid": _program_uid(result),
                 }
             )
     finally:
@@ -335,6 +342,7 @@ def run_attacks(scratch: Path) -> list[dict[str, Any]]:
             "isolation": "bwrap",
             "status": "-",
             "uid": os.getuid(),
+            "program_uid": None,
         }
     )
     return verdicts

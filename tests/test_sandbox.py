@@ -144,9 +144,12 @@ def test_attack_is_contained(
         user = request.getfixturevalue("unprivileged_user") if mode == "unprivileged" else None
         attack_verdicts[mode] = {v["attack"]: v for v in _run_harness(mode, user)}
     verdict = attack_verdicts[mode][attack]
-    print(f"[{mode}, uid {verdict['uid']}] {attack}: {verdict['evidence']}")
+    print(
+        f"[{mode}: caller uid {verdict['uid']}, program uid {verdict['program_uid']}] {attack}: {verdict['evidence']}"
+    )
     if mode == "unprivileged":
         assert verdict["uid"] != 0
+    assert verdict["program_uid"] != 0  # never root, not even for a root caller
     assert verdict["isolation"] == "bwrap"
     assert verdict["contained"], verdict["evidence"]
 

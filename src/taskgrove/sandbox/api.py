@@ -35,9 +35,10 @@ async def arun_code(
     """Run ``code`` as a Python program in the sandbox.
 
     Limits: ``timeout_s`` wall clock; ``cpu_s`` CPU seconds (default ``timeout_s`` rounded up);
-    ``memory_mb`` address space per process; ``max_processes`` processes of the run; ``disk_mb``
-    size of any file and of each writable tmpfs (work directory, ``/dev/shm``). Raises
-    :class:`SandboxUnavailable` when bubblewrap is not usable and ``allow_unconfined`` is false.
+    ``memory_mb`` address space per process; ``max_processes`` processes of the program (its
+    parent, the launcher, comes on top); ``disk_mb`` size of any file and of each writable tmpfs
+    (work directory, ``/dev/shm``). Raises :class:`SandboxUnavailable` when bubblewrap is not
+    usable and ``allow_unconfined`` is false.
     """
     import asyncio
     import shutil

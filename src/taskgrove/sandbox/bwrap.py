@@ -9,7 +9,8 @@ size-limited tmpfs ``/dev/shm`` and a size-limited tmpfs work directory :data:`W
 repository, no results folder and no shell (``/bin`` holds at most the Python executable).
 New user, pid, network (an unconnected loopback only), ipc, uts and cgroup namespaces; no
 capabilities; no further user namespaces inside; a new session (no terminal injection); the
-sandbox dies with its parent; the environment is cleared.
+sandbox dies with its parent; the environment is cleared. The launcher is the namespace's pid 1
+(``--as-pid-1``), so there is no process in the sandbox without the run's limits.
 
 As root, the sandbox must not run as uid 0 (the kernel does not apply ``RLIMIT_NPROC`` to root,
 so a fork bomb could exhaust the host's pids, and read-only binds owned by root are one remount
