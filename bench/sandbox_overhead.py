@@ -4,7 +4,8 @@
     python bench/sandbox_overhead.py [--runs 20] [--parallel 8]
 
 Three variants run interleaved (one round = one run of each), ``--runs`` rounds; the median
-seconds per run is reported with its ratio to the bare subprocess. Then ``--parallel`` runs at
+seconds per run is reported with its ratio to the bare subprocess (same small environment as the
+sandboxed program), and bwrap's ratio to the unconfined opt-in (same launcher, no namespaces). Then ``--parallel`` runs at
 once, to see the throughput of concurrent checks (HumanEval scores many at once).
 Programs: ``print(1)``, and HumanEval/0's canonical solution with its tests.
 """
@@ -34,7 +35,13 @@ async def bare(code: str) -> Any:
     with tempfile.TemporaryDirectory() as workdir:
         Path(workdir, "main.py").write_text(code)
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-I", "main.py", cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            sys.executable,
+            "-I",
+            "main.py",
+            cwd=workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1"},
         )
         await process.communicate()
         return process.returncode
@@ -109,9 +116,11 @@ def main() -> None:
         asyncio.run(sequential(code, 1))  # warm up (probe, page cache)
         medians = asyncio.run(sequential(code, args.runs))
         row = ", ".join(f"{n} {s * 1000:.0f} ms ({s / medians['bare']:.2f}x)" for n, s in medians.items())
+        row += f"; bwrap/unconfined {medians['bwrap'] / medians['unconfined']:.2f}x"
         print(f"{label}, median per run over {args.runs}: {row}")
         spent = asyncio.run(parallel(code, args.parallel))
         row = ", ".join(f"{n} {s:.2f} s ({s / spent['bare']:.2f}x)" for n, s in spent.items())
+        row += f"; bwrap/unconfined {spent['bwrap'] / spent['unconfined']:.2f}x"
         print(f"{label}, {args.parallel} at once: {row}")
 
 
