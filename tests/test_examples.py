@@ -117,3 +117,4 @@ def test_code_execution_reward(tmp_path):
     assert records["reverse"]["reward"] == 0.0
     assert records["max"]["reward"] == 0.0
     assert set(records["max"]["outputs"][0]["metadata"]["statuses"]) == {"timeout"}
+    assert {r["outputs"][0]["metadata"]["isolation"] for r in records.values()} == {"bwrap"}

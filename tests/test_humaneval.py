@@ -150,6 +150,7 @@ def test_run_scores_passing_failing_and_looping_code(tmp_path: Path) -> None:
     assert stored["HumanEval/3"]["outputs"][0]["metadata"]["status"] == "timeout"
     assert "AssertionError" in stored["HumanEval/2"]["outputs"][0]["metadata"]["error"]
     assert stored["HumanEval/4"]["outputs"][0]["metadata"]["status"] == "error"
+    assert {r["outputs"][0]["metadata"]["isolation"] for r in stored.values()} == {"bwrap"}  # all confined
     saved = json.loads(result.store.task(NAME).metrics_path.read_text())
     assert saved["primary_metric"] == "pass@1"
 
@@ -204,5 +205,7 @@ def test_options_are_checked() -> None:
         task.configure(prompt_format="few_shot")
     with pytest.raises(ConfigError, match="positive"):
         task.configure(timeout_s=0)
+    with pytest.raises(ConfigError, match="allow_unconfined must be true or false"):
+        task.configure(allow_unconfined="yes")
     task.configure(timeout_s=2, prompt_format="zero_shot")
     assert task.timeout_s == 2.0

