@@ -64,6 +64,11 @@ class RunConfig(_Strict):
     output_dir: str = "results"
     run_id: str | None = None
     resume: str | None = None
+    allow_changed_resume: bool = Field(
+        False,
+        description="let --resume continue with another model, sampling or prompt settings; "
+        "each sample then records its model",
+    )
     concurrency: int = Field(32, gt=0)
     max_sample_errors: float = Field(
         0.1, ge=0, description="a task fails past this many failed samples: a count (>= 1) or a fraction (< 1)"
@@ -86,6 +91,34 @@ class RunConfig(_Strict):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("run_id")
+    @classmethod
+    def _plain_run_id(cls, value: str | None) -> str | None:
+        from taskgrove.names import check_run_id
+
+        if value is None:
+            return None
+        try:
+            return check_run_id(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 (raises on a malformed port)
+        except ValueError:
+            raise ValueError("not a valid URL") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("expected an http:// or https:// URL with a host, e.g. http://localhost:8000/v1")
+        return value
 
     @field_validator("stop", mode="before")
     @classmethod
@@ -194,6 +227,10 @@ def _explain(exc: ValidationError, yaml_keys: set[str], cli_keys: Any, yaml_sour
         elif not loc:
             lines.append(error["msg"].removeprefix("Value error, "))
         else:
-            got = error.get("input")
-            lines.append(f"key '{key}' in {origin}: {error['msg']} (got {got!r})")
+            from taskgrove.redact import redact_text
+
+            got = redact_text(repr(error.get("input")))
+            lines.append(f"key '{key}' in {origin}: {error['msg']} (got {got})")
+    if len(lines) == 1:
+        return f"Invalid configuration: {lines[0]}"
     return "Invalid configuration:\n  " + "\n  ".join(lines)

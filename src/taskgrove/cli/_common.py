@@ -67,8 +67,14 @@ def add_run_options(parser: argparse.ArgumentParser, *, with_mode: bool = False)
         kind, optional = _field_kind(info.annotation)
         help_text = info.description or f"default: {info.default!r}"
         if kind == "list":
-            parser.add_argument(
-                *flags, dest=name, nargs="+", default=argparse.SUPPRESS, metavar=name.upper(), help=help_text
+            parser.add_argument(  # repeated flags add up: --tasks a --tasks b runs both
+                *flags,
+                dest=name,
+                nargs="+",
+                action="extend",
+                default=argparse.SUPPRESS,
+                metavar=name.upper(),
+                help=help_text,
             )
         elif kind == "bool":
             parser.add_argument(
@@ -109,8 +115,21 @@ def config_from_args(args: argparse.Namespace, mode: str | None = None) -> Any:
         run_store = RunStore.open(given["resume"], given.get("output_dir", "results"))
         stored = run_store.read_config()
         stored.pop("run_id", None)
+        stored.pop("allow_changed_resume", None)  # an explicit choice of one session, not inherited
+        _restore_secrets(stored, given)
         given.setdefault("output_dir", str(run_store.root.parent))
     return build_config(given, yaml_file=getattr(args, "config_file", None), yaml_data=stored)
+
+
+def _restore_secrets(stored: dict[str, Any], given: dict[str, Any]) -> None:
+    """A stored base_url had its credentials masked: a resume must be given the URL again."""
+    from taskgrove.redact import is_redacted
+
+    if is_redacted(stored.get("base_url")) and not given.get("base_url"):
+        raise ConfigError(
+            f"the run's base_url ({stored['base_url']}) held credentials, which are never stored; "
+            "pass --base-url again to resume"
+        )
 
 
 def _parse_task_config(items: list[str]) -> dict[str, dict[str, Any]]:

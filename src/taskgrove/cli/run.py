@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+from types import FrameType
 from typing import Any
 
 from taskgrove.cli._common import EXIT_INTERRUPTED, EXIT_OK, add_run_options, config_from_args, print_summary
@@ -38,9 +40,32 @@ def add_cli(subparsers: Any, command: str | None = None) -> None:
 
 
 def execute(args: argparse.Namespace, mode: str | None) -> int:
-    """Build the config from ``args`` and run it (``mode`` None: the config's own, as main.py does)."""
+    """Build the config from ``args`` and run it (``mode`` None: the config's own, as main.py does).
+
+    SIGTERM (a scheduler, ``docker stop``) is handled like Ctrl-C: completed samples are kept,
+    run.json says "interrupted" and the exit code is 130."""
+    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    try:
+        return _execute(args, mode)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    """Deliver SIGTERM the way SIGINT is delivered (asyncio's handler while a run goes, else
+    KeyboardInterrupt), so both stop a run the same way."""
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler) and handler is not _terminate_as_interrupt:
+        handler(signal.SIGINT, frame)
+        return
+    raise KeyboardInterrupt
+
+
+def _execute(args: argparse.Namespace, mode: str | None) -> int:
+    from taskgrove.redact import redact_logging, redact_text
     from taskgrove.runner.executor import Executor
 
+    redact_logging()
     config = config_from_args(args, mode)
     executor = Executor(config)
     print(
@@ -55,8 +80,9 @@ def execute(args: argparse.Namespace, mode: str | None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
-    except MultiTaskError:
+    except MultiTaskError as exc:
         print_summary(executor.store.root)
+        exc.args = (redact_text(str(exc)),)
         raise
     print_summary(result.store.root)
     return EXIT_OK

@@ -16,6 +16,7 @@ from typing import Any
 
 from taskgrove.core import Task
 from taskgrove.errors import ConfigError, UnknownTaskError
+from taskgrove.names import task_path_parts
 from taskgrove.registry.user_code import import_file
 
 TaskFactory = Callable[[], Task]
@@ -75,6 +76,7 @@ def _check_name(name: str) -> str:
     parts = name.split("/")
     if not name or any(not part or part != part.strip() or any(c in part for c in "*?[]") for part in parts):
         raise ConfigError(f"Invalid task name {name!r}: use non-empty path segments like 'group/task'")
+    task_path_parts(name)  # names become folders of a run: nothing that could leave it
     return name
 
 

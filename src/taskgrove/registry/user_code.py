@@ -28,10 +28,19 @@ def import_file(path: str | Path) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception:
+    except Exception as exc:  # the user's file is at fault: one line naming it, no traceback
         del sys.modules[name]
-        raise
+        line = next((f" (line {f.lineno})" for f in _frames_in(exc, file)), "")
+        raise ConfigError(f"{path}{line} failed to import: {type(exc).__name__}: {exc}") from exc
     return module
+
+
+def _frames_in(exc: BaseException, file: Path) -> list[Any]:
+    """The traceback frames of ``exc`` that are in ``file``, innermost first."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    return [f for f in reversed(frames) if f.filename == str(file)]
 
 
 def load_object(reference: str) -> Any:

@@ -19,18 +19,20 @@ from taskgrove._version import __version__
 from taskgrove.config import RunConfig, TaskOverrides
 from taskgrove.core import Model, Task
 from taskgrove.errors import ConfigError, MultiTaskError, TaskFailed
+from taskgrove.redact import redact_text
 from taskgrove.registry import TaskRegistry
 from taskgrove.runner.jobs import Job, complete, sampling_of
-from taskgrove.runner.model import ConfiguredModel, default_model_factory
+from taskgrove.runner.model import ConfiguredModel, check_model_spec, default_model_factory
 from taskgrove.runner.outcome import RunResult, TaskOutcome
 from taskgrove.runner.progress import Progress, make_progress
+from taskgrove.runner.safety import SafetyMixin, raise_duplicates
 from taskgrove.runs.store import RunStore, TaskStore, bulk_loading
 from taskgrove.tasks.builtin import build_registry
 
 ModelFactory = Callable[[RunConfig], Model]
 
 
-class Executor:
+class Executor(SafetyMixin):
     """Executes a validated RunConfig over a task registry.
 
     In evaluate mode a task with a ``rescore(record)`` method (declarative tasks) scores stored
@@ -58,6 +60,9 @@ class Executor:
         self.registry = registry if registry is not None else build_registry(config.include_path)
         self.task_names = self.registry.resolve(config.tasks)
         self._check_task_config()
+        self._check_names()
+        if config.mode != "evaluate" and model is None and model_factory is None:
+            check_model_spec(config)  # a usage error, before any folder exists
         self._source_model: str | None = None  # evaluate: the model of the run being re-scored
         self.source = self._evaluation_source() if config.mode == "evaluate" else None
         self._model = model
@@ -94,6 +99,7 @@ class Executor:
         if (path / "samples.jsonl").is_file() and len(self.task_names) == 1:
             return {self.task_names[0]: TaskStore(path)}
         run = RunStore.open(path, self.config.output_dir)
+        self._hold_source(run)
         self._source_model = run.read_status().get("model")
         sources = {}
         missing = []
@@ -109,15 +115,28 @@ class Executor:
 
     def _open_store(self) -> RunStore:
         if self.config.resume and self.config.mode != "evaluate":
-            return RunStore.open(self.config.resume, self.config.output_dir)
-        return RunStore.create(self.config.output_dir, self.config.run_id)
+            store = RunStore.open(self.config.resume, self.config.output_dir)
+            store.lock()  # before anything is read for the resume: one process owns the run
+            self._check_resume(store)
+            return store
+        return RunStore.create(self.config.output_dir, self.config.run_id)  # created atomically, locked
 
     # --- running --------------------------------------------------------------------------------
     def run(self) -> RunResult:
-        """Run every task; raise :class:`MultiTaskError` at the end if any failed."""
+        """Run every task; raise :class:`MultiTaskError` at the end if any failed. The run folder
+        stays locked until the final status is written."""
+        try:
+            return self._run_locked()
+        finally:
+            self._release()
+
+    def _run_locked(self) -> RunResult:
         self.progress = self.progress or make_progress(self.config.progress)
+        self._register_secrets()
+        if self._resume_changes:
+            self.progress.message(f"resuming with changed settings ({'; '.join(self._resume_changes)})")
         self.store.write_config(self.config.to_yaml_dict())
-        started = time.time()
+        started = self._started = time.time()
         self._write_status("running", started)
         # Everything alive now (modules, the task tree, models) lives as long as the run: keep the
         # cyclic GC from rescanning it while completed records pile up (about 20% of harness time).
@@ -155,7 +174,7 @@ class Executor:
                     outcome.status = "failed"
                     outcome.error = exc
                     assert self.progress is not None
-                    self.progress.message(f"[{name}] failed: {type(exc).__name__}: {exc}")
+                    self.progress.message(redact_text(f"[{name}] failed: {type(exc).__name__}: {exc}"))
                 finally:
                     outcome.seconds = time.perf_counter() - began
         finally:
@@ -201,9 +220,9 @@ class Executor:
         with bulk_loading(freeze=True):  # scenarios and stored records live through the task
             if self.config.mode == "evaluate":
                 assert self.source is not None
-                jobs = self._rescoring_jobs(task, self.source[name], settings)
+                jobs = self._rescoring_jobs(task, name, self.source[name], settings)
             else:
-                kept = task_store.prepare_resume() if self.config.resume else []
+                kept = self._resumed_records(name, task, task_store) if self.config.resume else []
                 done_ids = {record["id"] for record in kept}
                 jobs = self._inference_jobs(task, settings, done_ids)
         if jobs and self.config.mode != "evaluate":
@@ -237,15 +256,23 @@ class Executor:
             scenarios = islice(scenarios, settings.limit)
         jobs = []
         num_samples = settings.num_samples or 1
+        seen: set[str] = set()
+        duplicates: list[str] = []
         for index, scenario in enumerate(scenarios):
             sample_id = task.scenario_id(scenario, index)
+            if sample_id in seen:
+                duplicates.append(sample_id)
+            seen.add(sample_id)
             if sample_id not in done:
                 jobs.append(Job(sample_id, index, scenario, None, num_samples))
+        if duplicates:
+            raise_duplicates(duplicates)
         return jobs
 
-    def _rescoring_jobs(self, task: Task, source: TaskStore, settings: TaskOverrides) -> list[Job]:
-        """One job per stored record; its replay model is built when the job runs."""
-        records = source.records()
+    def _rescoring_jobs(self, task: Task, name: str, source: TaskStore, settings: TaskOverrides) -> list[Job]:
+        """One job per stored record (of this task: see ``_checked_source_records``); its replay model
+        is built when the job runs."""
+        records = self._checked_source_records(task, name, source)
         if settings.limit is not None:
             records = records[: settings.limit]
         return [
@@ -280,12 +307,14 @@ class Executor:
                 if stopping:
                     return
                 record = await complete(task, job, rescore)
+                self._finish_record(name, record)
                 writer.append(record)
                 for key, value in record["usage"].items():
                     usage[key] = usage.get(key, 0) + value
                 outcome.samples += 1
                 failed = record["error"] is not None
                 bar.advance(record["reward"], failed)
+                self._status_tick()
                 if not failed:
                     completed.append(record)
                 else:
@@ -319,8 +348,10 @@ class Executor:
         return completed
 
     def _write_status(self, status: str, started: float) -> None:
+        self._last_status = time.monotonic()
         self.store.write_status(
             {
+                **self._status_extra(),
                 "run_id": self.store.run_id,
                 "mode": self.config.mode,
                 "status": status,

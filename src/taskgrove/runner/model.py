@@ -56,3 +56,42 @@ def default_model_factory(config: RunConfig) -> Model:
         cache_dir=config.cache_dir,
         api_key_env=config.api_key_env,
     )
+
+
+def check_model_spec(config: RunConfig) -> None:
+    """Fail fast (:class:`ConfigError`, before any folder exists) on a model spec that cannot
+    work: an unknown form, a ``py:`` factory that does not load, a local path that is not there.
+    Loads no weights and contacts no server."""
+    from taskgrove.errors import ConfigError, TaskgroveError
+
+    spec = config.model
+    if spec and spec.startswith("py:"):
+        from taskgrove.registry.user_code import load_object
+
+        try:
+            factory = load_object(spec[3:])
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise ConfigError(f"--model {spec}: {type(exc).__name__}: {exc}") from None
+        if not callable(factory):
+            raise ConfigError(f"--model {spec}: {spec[3:]} is not callable")
+        return
+    from pathlib import Path
+
+    from taskgrove.models.spec import parse_spec
+
+    try:
+        parsed = parse_spec(spec)
+    except TaskgroveError as exc:
+        raise ConfigError(str(exc)) from None
+    if parsed.kind != "local":
+        return
+    for target in (parsed.target, parsed.adapter):
+        if target is None or target == "default":
+            continue
+        path = Path(target).expanduser()
+        if path.is_dir() or (path.is_file() and path.suffix == ".gguf"):
+            continue
+        if path.exists() or target.startswith((".", "/", "~")):
+            raise ConfigError(f"--model {spec}: {target} is neither a model folder nor a .gguf file")

@@ -4,6 +4,10 @@
 (one line per scenario, written and flushed as each completes) and ``<task>/metrics.json``
 (written atomically). A killed run loses at most the sample being written; resume drops a torn
 last line and re-runs only missing or errored samples.
+
+One process at a time owns a run folder (:mod:`taskgrove.runs.lock`); run ids and task names
+are checked to be plain names, and every path written stays under the run folder. Files are
+created 0600: they may hold prompts, outputs and (redacted) endpoints.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from typing import Any
 import orjson
 
 from taskgrove.errors import ConfigError
+from taskgrove.names import check_run_id, task_path_parts
+from taskgrove.redact import redact
+from taskgrove.runs.lock import LOCK_FILE, RunLock
 
 SAMPLES_FILE = "samples.jsonl"
 METRICS_FILE = "metrics.json"
@@ -41,7 +48,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old or the new file, never a torn one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
@@ -54,7 +61,7 @@ class SampleWriter:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
     def append(self, record: dict[str, Any]) -> None:
         os.write(self._fd, dumps(record) + b"\n")
@@ -124,9 +131,13 @@ class TaskStore:
                 by_id[record["id"]] = record
         return list(by_id.values())
 
-    def prepare_resume(self) -> list[dict[str, Any]]:
-        """Keep only completed records (the file is rewritten atomically) and return them."""
+    def prepare_resume(self, defaults: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Keep only completed records (the file is rewritten atomically) and return them; keys of
+        ``defaults`` are added to records that lack them (e.g. the model of an earlier session)."""
         kept = [r for r in self.records() if not r.get("error")]
+        for record in kept if defaults else ():
+            for key, value in defaults.items():  # type: ignore[union-attr]
+                record.setdefault(key, value)
         if self.samples_path.exists():
             atomic_write(self.samples_path, b"".join(dumps(r) + b"\n" for r in kept))
         return kept
@@ -149,14 +160,59 @@ class RunStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.run_id = root.name
+        self._lock = RunLock(root)
 
     @classmethod
     def create(cls, output_dir: str | Path, run_id: str | None = None) -> RunStore:
-        root = Path(output_dir) / (run_id or new_run_id())
-        if root.exists() and any(root.iterdir()):
+        """A new run folder, created atomically and locked: of several processes creating the
+        same ``run_id`` at once exactly one succeeds (the others get a :class:`ConfigError`)."""
+        parent = Path(output_dir)
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the output folder {parent}: {exc.strerror or exc}") from None
+        for _ in range(100):
+            root = parent / (check_run_id(run_id) if run_id else new_run_id())
+            try:
+                root.mkdir()
+            except FileExistsError:
+                if run_id is None:
+                    continue  # a generated id that happens to be taken: draw another
+                return cls._claim_existing(root)
+            except OSError as exc:
+                raise ConfigError(f"cannot create the run folder {root}: {exc.strerror or exc}") from None
+            store = cls(root)
+            store.lock()
+            return store
+        raise ConfigError(f"could not find a free run id under {parent}")
+
+    @classmethod
+    def _claim_existing(cls, root: Path) -> RunStore:
+        """An existing folder becomes the run only if it is empty (and nobody holds it)."""
+        if not root.is_dir():
+            raise ConfigError(f"{root} exists and is not a folder; choose another --run_id")
+        store = cls(root)
+        store.lock()
+        if any(p.name != LOCK_FILE for p in root.iterdir()):
+            store.unlock()
             raise ConfigError(f"Run directory {root} already exists; use --resume {root.name} to continue it")
-        root.mkdir(parents=True, exist_ok=True)
-        return cls(root)
+        return store
+
+    def lock(self) -> None:
+        """Own the run folder until :meth:`unlock` or the process ends; raise
+        :class:`~taskgrove.runs.lock.RunBusyError` naming the holder if another process owns it."""
+        self._lock.acquire()
+
+    def unlock(self) -> None:
+        self._lock.release()
+
+    def inside(self, path: Path) -> Path:
+        """``path`` if it resolves to a place under the run folder; else :class:`ConfigError`."""
+        root = self.root.resolve()
+        resolved = path.resolve()
+        if resolved != root and root not in resolved.parents:
+            raise ConfigError(f"refusing to write {path}: it is outside the run folder {self.root}")
+        return path
 
     @classmethod
     def open(cls, run: str | Path, output_dir: str | Path = "results") -> RunStore:
@@ -167,12 +223,14 @@ class RunStore:
         raise ConfigError(f"No run directory found for {run!r} (looked in {run} and {Path(output_dir) / str(run)})")
 
     def task(self, name: str) -> TaskStore:
-        return TaskStore(self.root.joinpath(*name.split("/")))
+        """The store of task ``name`` (``group/leaf`` -> ``<run>/group/leaf/``); names that could
+        leave the run folder raise :class:`ConfigError`."""
+        return TaskStore(self.inside(self.root.joinpath(*task_path_parts(name))))
 
     def write_config(self, config: dict[str, Any]) -> None:
         import yaml
 
-        atomic_write(self.root / CONFIG_FILE, yaml.safe_dump(config, sort_keys=False).encode())
+        atomic_write(self.root / CONFIG_FILE, yaml.safe_dump(redact(config), sort_keys=False).encode())
 
     def read_config(self) -> dict[str, Any]:
         import yaml
@@ -183,7 +241,7 @@ class RunStore:
         return yaml.safe_load(path.read_text()) or {}
 
     def write_status(self, status: dict[str, Any]) -> None:
-        atomic_write(self.root / RUN_FILE, orjson.dumps(status, default=str, option=orjson.OPT_INDENT_2))
+        atomic_write(self.root / RUN_FILE, orjson.dumps(redact(status), default=str, option=orjson.OPT_INDENT_2))
 
     def read_status(self) -> dict[str, Any]:
         path = self.root / RUN_FILE
