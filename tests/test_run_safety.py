@@ -229,3 +229,47 @@ def test_repeated_list_flags_add_up(tmp_path):
     assert set(status["tasks"]) == {"core/count", "core/duplicate_ids"}, result.stderr
     config = (tmp_path / "results" / "both" / "config.yaml").read_text()
     assert "tasks.py" in config and "unsafe_tasks.py" in config
+
+
+LABELS = """\
+name: t/labels
+source: file:{data}
+id_field: id
+system: {system}
+input: "{{{{ text }}}}"
+reference: label
+fewshot: null
+labels: [positive, negative]
+parser: label
+metrics: [accuracy]
+reward: accuracy
+"""
+
+
+def test_evaluate_refuses_samples_whose_prompts_this_task_would_not_build(tmp_path):
+    from scripted import ScriptedModel
+
+    from taskgrove.config import build_config
+    from taskgrove.runner.executor import Executor
+    from taskgrove.runner.progress import PlainProgress
+    from taskgrove.tasks.builtin import new_registry
+
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps({"id": str(i), "text": f"row {i}", "label": "positive"}) + "\n" for i in range(6)))
+
+    def registry(system):
+        (tmp_path / "labels.yaml").write_text(LABELS.format(data=data, system=system))
+        reg = new_registry()
+        reg.add_path(tmp_path / "labels.yaml")
+        return reg
+
+    def execute(reg, **values):
+        config = build_config({"output_dir": str(tmp_path / "results"), "tasks": ["t/labels"], **values})
+        model = ScriptedModel(lambda messages, tools: "positive")
+        return Executor(config, reg, model=model, progress=PlainProgress(interval=1e9)).run()
+
+    source = execute(registry("Classify."), mode="inference").run_dir
+    assert execute(registry("Classify."), mode="evaluate", file_name=str(source)).scores() == {"t/labels": 1.0}
+    with pytest.raises(Exception) as failed:
+        execute(registry("Classify the sentiment."), mode="evaluate", file_name=str(source))
+    assert "the prompt of sample '0' is not the one t/labels builds" in str(failed.value)
