@@ -248,14 +248,15 @@ reward: accuracy
 
 def test_evaluate_refuses_samples_whose_prompts_this_task_would_not_build(tmp_path):
     from scripted import ScriptedModel
-
     from taskgrove.config import build_config
     from taskgrove.runner.executor import Executor
     from taskgrove.runner.progress import PlainProgress
     from taskgrove.tasks.builtin import new_registry
 
     data = tmp_path / "rows.jsonl"
-    data.write_text("".join(json.dumps({"id": str(i), "text": f"row {i}", "label": "positive"}) + "\n" for i in range(6)))
+    data.write_text(
+        "".join(json.dumps({"id": str(i), "text": f"row {i}", "label": "positive"}) + "\n" for i in range(6))
+    )
 
     def registry(system):
         (tmp_path / "labels.yaml").write_text(LABELS.format(data=data, system=system))
@@ -273,3 +274,31 @@ def test_evaluate_refuses_samples_whose_prompts_this_task_would_not_build(tmp_pa
     with pytest.raises(Exception) as failed:
         execute(registry("Classify the sentiment."), mode="evaluate", file_name=str(source))
     assert "the prompt of sample '0' is not the one t/labels builds" in str(failed.value)
+
+
+def test_resume_refuses_a_changed_task_spec_unless_allowed(tmp_path):
+    include = ["--include-path", str(FIXTURES / "unsafe_tasks.py")]
+    args = ["run", "--tasks", "core/versioned", *include, *MODEL]
+    first = taskgrove(*args, "--run-id", "v", cwd=tmp_path, env={"TASKGROVE_TEST_SPEC_HASH": "aaa"})
+    assert first.returncode == 0, first.stderr
+    task_dir = tmp_path / "results" / "v" / "core" / "versioned"
+    (task_dir / "task.json").write_text(json.dumps({"version": 1, "spec_hash": "aaa"}))  # as the run records it
+    same = taskgrove("run", "--resume", "v", *include, cwd=tmp_path, env={"TASKGROVE_TEST_SPEC_HASH": "aaa"})
+    assert same.returncode == 0, same.stderr
+    changed = taskgrove("run", "--resume", "v", *include, cwd=tmp_path, env={"TASKGROVE_TEST_SPEC_HASH": "bbb"})
+    assert "spec changed since its samples were stored (spec hash aaa -> bbb)" in one_line_usage_error(changed)
+    allowed = taskgrove(
+        "run",
+        "--resume",
+        "v",
+        "--allow-changed-resume",
+        *include,
+        cwd=tmp_path,
+        env={"TASKGROVE_TEST_SPEC_HASH": "bbb"},
+    )
+    assert allowed.returncode == 0, allowed.stderr
+    status = json.loads((tmp_path / "results" / "v" / "run.json").read_text())
+    assert status["changed_on_resume"] == ["core/versioned spec_hash: aaa -> bbb"]
+    records = [json.loads(line) for line in (task_dir / "samples.jsonl").read_text().splitlines()]
+    models = {r["model"] for r in records}  # the stored samples now say which model made them
+    assert len(records) == 8 and len(models) == 1 and None not in models

@@ -222,7 +222,7 @@ class Executor(SafetyMixin):
                 assert self.source is not None
                 jobs = self._rescoring_jobs(task, name, self.source[name], settings)
             else:
-                kept = self._resumed_records(name, task, task_store) if self.config.resume else []
+                kept = self._resumed_records(task_store) if self.config.resume else []
                 done_ids = {record["id"] for record in kept}
                 jobs = self._inference_jobs(task, settings, done_ids)
         if jobs and self.config.mode != "evaluate":

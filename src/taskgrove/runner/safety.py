@@ -22,6 +22,7 @@ from taskgrove.runs.store import RunStore, TaskStore
 
 if TYPE_CHECKING:
     from taskgrove.config import RunConfig
+    from taskgrove.registry import TaskRegistry
     from taskgrove.runner.outcome import TaskOutcome
 
 STATUS_SECONDS = 2.0
@@ -50,6 +51,20 @@ def spec_hash_of(task: Task) -> str | None:
     return str(value) if value else None
 
 
+def stored_spec_hash(task_store: TaskStore) -> str | None:
+    """The spec hash a task's stored samples were produced under (task.json, else metrics.json)."""
+    import orjson
+
+    for path in (task_store.directory / "task.json", task_store.metrics_path):
+        try:
+            value = orjson.loads(path.read_bytes()).get("spec_hash")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if value:
+            return str(value)
+    return None
+
+
 def _conversation(messages: Any) -> list[tuple[Any, Any]]:
     return [(m.get("role"), m.get("content")) for m in messages or () if isinstance(m, Mapping)]
 
@@ -58,6 +73,7 @@ class SafetyMixin:
     """Locks, resume checks, evaluate-source checks, record stamping and periodic status."""
 
     config: RunConfig
+    registry: TaskRegistry
     store: RunStore
     task_names: list[str]
     outcomes: dict[str, TaskOutcome]
@@ -102,18 +118,23 @@ class SafetyMixin:
         )
         self._stamp_model = bool(self._resume_changes)
         self._stored_model = store.read_status().get("model") or stored.get("model")
+        for name in self.task_names:  # before any task starts (and rewrites its files)
+            stored_hash = stored_spec_hash(store.task(name))
+            if stored_hash is not None:
+                current = spec_hash_of(self.registry.create(name))
+                allow = self.config.allow_changed_resume
+                if check_spec_hash(name, stored_hash, current, allow_changed=allow):
+                    self._stamp_model = True
+                    self._resume_changes += (f"{name} spec_hash: {stored_hash} -> {current}",)
 
     # --- while running ----------------------------------------------------------------------------
     def _register_secrets(self) -> None:
         """The API key the run reads from the environment is masked wherever it could be written."""
         add_secret(os.environ.get(self.config.api_key_env or "OPENAI_API_KEY"))
 
-    def _resumed_records(self, name: str, task: Task, task_store: TaskStore) -> list[dict[str, Any]]:
-        """The completed records a resume keeps (the file rewritten without errored ones); a changed
-        task spec is refused unless allowed, and then the kept records are stamped with their model."""
-        stored_hash = (task_store.metrics() or {}).get("spec_hash")
-        if check_spec_hash(name, stored_hash, spec_hash_of(task), allow_changed=self.config.allow_changed_resume):
-            self._stamp_model = True
+    def _resumed_records(self, task_store: TaskStore) -> list[dict[str, Any]]:
+        """The completed records a resume keeps (the file rewritten without errored ones); after a
+        changed resume they are stamped with the model that produced them."""
         defaults = {"model": self._stored_model} if self._stamp_model else None
         return task_store.prepare_resume(defaults)
 
@@ -123,13 +144,9 @@ class SafetyMixin:
         metrics = source.metrics() or {}
         if metrics.get("task") not in (None, name):
             raise ConfigError(f"{source.samples_path} holds samples of task {metrics['task']}, not {name}")
-        stored_hash, current_hash = metrics.get("spec_hash"), spec_hash_of(task)
-        if stored_hash and current_hash and stored_hash != current_hash:
-            raise ConfigError(
-                f"{source.samples_path} was produced by another spec of {name} (spec hash {stored_hash} -> {current_hash})"
-            )
         records = source.records()
-        render = getattr(task, "messages", None)
+        # a spec change is the spec-hash check's to refuse (or allow, with --rescore-changed)
+        render = None if getattr(self.config, "rescore_changed", False) else getattr(task, "messages", None)
         for record in records:
             if record.get("task", name) != name:
                 raise ConfigError(
