@@ -152,9 +152,10 @@ def test_resume_of_a_live_run_fails_fast_and_the_run_stores_every_sample_once(tm
         "--run-id",
         "live",
         "--concurrency",
-        "4",
+        "2",
         "--task-config",
         "count.options={size: 300}",
+        delay="0.06",  # about 9 s: the resume starts well before the run ends, even on a busy machine
     )
     wait_for_lines(samples, 20)
     second = subprocess.run(
