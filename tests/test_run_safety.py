@@ -74,7 +74,13 @@ def test_the_store_never_writes_outside_the_run_folder(tmp_path):
     (store.root / "group").symlink_to(outside)  # a folder swapped for a link out of the run
     with pytest.raises(ConfigError, match="outside the run folder"):
         store.task("group/leaf")
-    assert store.task("group2/leaf").directory == store.root / "group2" / "leaf"
+    task = store.task("group2/leaf")
+    assert task.directory == store.root / "group2" / "leaf"
+    task.directory.mkdir(parents=True)
+    task.samples_path.symlink_to(outside / "stolen.jsonl")  # a samples file swapped for a link
+    with pytest.raises(OSError):
+        task.writer()
+    assert not (outside / "stolen.jsonl").exists()
     store.unlock()
 
 
