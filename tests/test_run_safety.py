@@ -112,7 +112,10 @@ def test_evaluate_refuses_a_run_that_is_still_being_written(tmp_path):
             "evaluate", "--tasks", "core/count", *INCLUDE, "--file_name", "results/src", "--run-id", "ev", cwd=tmp_path
         )
         assert "cannot evaluate a run that is still being written" in one_line_usage_error(result)
-        assert not (tmp_path / "results" / "ev").exists()
+        samples = "results/src/core/count/samples.jsonl"  # nor one of its samples files
+        result = taskgrove("evaluate", "--tasks", "core/count", *INCLUDE, "--file_name", samples, cwd=tmp_path)
+        assert "cannot evaluate a run that is still being written" in one_line_usage_error(result)
+        assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["src"]
     finally:
         held.unlock()
 

@@ -95,8 +95,10 @@ class Executor(SafetyMixin):
                 raise ConfigError(f"{path}: evaluate reads taskgrove samples files (.jsonl) or run directories")
             store = TaskStore(path.parent)
             store.samples_path = path
+            self._hold_source_around(path.parent)
             return {self.task_names[0]: store}
         if (path / "samples.jsonl").is_file() and len(self.task_names) == 1:
+            self._hold_source_around(path)
             return {self.task_names[0]: TaskStore(path)}
         run = RunStore.open(path, self.config.output_dir)
         self._hold_source(run)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taskgrove.core import Task
@@ -18,7 +19,7 @@ from taskgrove.names import task_path_parts
 from taskgrove.redact import add_secret, redact
 from taskgrove.runs.lock import RunBusyError, RunLock
 from taskgrove.runs.resume import check_resume, check_spec_hash
-from taskgrove.runs.store import RunStore, TaskStore
+from taskgrove.runs.store import RUN_FILE, RunStore, TaskStore
 
 if TYPE_CHECKING:
     from taskgrove.config import RunConfig
@@ -105,6 +106,13 @@ class SafetyMixin:
         except RunBusyError as exc:
             raise RunBusyError(f"cannot evaluate a run that is still being written: {exc}") from None
         self._source_lock = lock
+
+    def _hold_source_around(self, directory: Path) -> None:
+        """A task folder (or samples file) given to evaluate: hold the run folder it lies in, if any."""
+        for folder in [directory, *directory.parents][:8]:
+            if (folder / RUN_FILE).is_file():
+                self._hold_source(RunStore(folder))
+                return
 
     def _check_resume(self, store: RunStore) -> None:
         stored = store.read_config()

@@ -65,6 +65,9 @@ class RunLock:
             os.close(self._fd)
             self._fd = -1
 
+    def __del__(self) -> None:  # an executor dropped without running lets go of its folder
+        self.release()
+
     def __enter__(self) -> RunLock:
         return self.acquire()
 
