@@ -74,6 +74,13 @@ def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_path):
     process.wait(timeout=10)
     before = complete_records(samples)
     assert 15 <= len(before) < SIZE
+    shown = subprocess.run(
+        [sys.executable, "-m", "taskgrove", "show", "killed", "--output-dir", str(tmp_path / "results")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "no process runs it any more (killed?): continue with --resume killed" in shown.stdout
 
     resumed = subprocess.run(
         [*command(tmp_path, "--resume", "killed")],

@@ -12,7 +12,7 @@ import pytest
 
 from taskgrove.errors import ConfigError
 from taskgrove.redact import redact, redact_text
-from taskgrove.runs.lock import RunBusyError, RunLock
+from taskgrove.runs.lock import RunBusyError, RunLock, is_owned
 from taskgrove.runs.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,11 +89,13 @@ def test_the_store_never_writes_outside_the_run_folder(tmp_path):
 
 def test_a_second_owner_is_refused_and_named_until_the_first_lets_go(tmp_path):
     store = RunStore.create(tmp_path, "owned")
+    assert is_owned(store.root)
     with pytest.raises(RunBusyError, match=rf"in use by pid {os.getpid()} on host .+ since \d{{4}}-"):
         RunStore(tmp_path / "owned").lock()
     with pytest.raises(RunBusyError):
         RunLock(store.root, shared=True).acquire()  # not even read while it is written
     store.unlock()
+    assert not is_owned(store.root)
     with RunLock(store.root, shared=True), RunLock(store.root, shared=True):
         with pytest.raises(RunBusyError):
             RunStore(tmp_path / "owned").lock()  # nor written while it is read

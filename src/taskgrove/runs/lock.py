@@ -75,6 +75,21 @@ class RunLock:
         self.release()
 
 
+def is_owned(root: Path) -> bool:
+    """Whether some process holds the run folder ``root`` right now (no lock file: no)."""
+    try:
+        fd = os.open(root / LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 def describe_holder(path: Path) -> str:
     """``pid 123 on host h since 2026-12-02 07:45:01 UTC`` from a lock file, or why it is unknown."""
     try:

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from taskgrove.runs.lock import is_owned
 from taskgrove.runs.store import RunStore
 
 
@@ -59,5 +60,7 @@ def summary_lines(root: Path) -> list[str]:
         lines.append(
             f"\nrun {status.get('run_id', store.run_id)} ({status.get('status', '?')}): {total_samples} samples in {total_seconds:.1f}s, {rate}"
         )
+    if status.get("status") == "running" and not is_owned(store.root):
+        lines.append(f"no process runs it any more (killed?): continue with --resume {store.run_id}")
     lines.append(f"results: {store.root}")
     return lines
