@@ -35,11 +35,13 @@ def test_label_insensitive_mode():
     assert parse_label("The answer is positive", SENTIMENT, mode="insensitive") is None
 
 
-def test_label_mention_first_and_longest():
+def test_label_mention_longest_and_one_label():
     assert parse_label("I think the sentiment is Negative overall.", SENTIMENT) == "negative"
     assert parse_label("It is NOT   neutral.", SENTIMENT) == "not neutral"  # longest wins
-    assert parse_label("neutral, though some say not neutral", SENTIMENT) == "neutral"  # first wins
-    assert parse_label("positive or negative? negative.", SENTIMENT) == "positive"
+    # two different labels on one line and no marker: a hedge, not "the first mention"
+    assert parse_label("neutral, though some say not neutral", SENTIMENT) is None
+    assert parse_label("positive or negative? negative.", SENTIMENT) is None
+    assert parse_label("positive or negative?\nnegative.", SENTIMENT) == "negative"  # the last line decides
     assert parse_label("The tone is positively glowing", SENTIMENT) is None  # word boundaries
     assert parse_label("neutrality", SENTIMENT) is None
     assert parse_label("**Positive**", SENTIMENT) == "positive"
@@ -67,9 +69,10 @@ def test_label_aliases_map_to_canonical_labels():
 
 def test_label_letter_choices_case_sensitive():
     letters = ["A", "B", "C", "D"]
-    text = "This is a hard one. The answer is C."
-    assert parse_label(text, letters) == "A"  # the article "a" -- why case_sensitive exists
+    text = "This is a hard one: C."
+    assert parse_label(text, letters) is None  # the article "a" and C -- why case_sensitive exists
     assert parse_label(text, letters, case_sensitive=True) == "C"
+    assert parse_label("This is a hard one. The answer is C.", letters) == "C"  # the marker decides
 
 
 # --- regex ---------------------------------------------------------------------------------
@@ -143,9 +146,17 @@ def test_entities_split_at_last_separator_and_skip_prose():
 
 
 def test_entities_type_filter_is_case_insensitive_and_canonical():
-    text = "Apple - org\nParis - LOC\nMonday - DATE"
+    text = "Apple - org\nParis - LOC"
     assert parse_entities(text, types=["ORG", "LOC"]) == [("Apple", "ORG"), ("Paris", "LOC")]
-    assert get_parser("entities", types=["PER"])("Apple - ORG") is None
+
+
+def test_entities_lines_of_unknown_types_are_kept_to_count_as_false_positives():
+    text = "Apple - org\nParis - LOC\nMonday - DATE"
+    assert parse_entities(text, types=["ORG", "LOC"]) == [("Apple", "ORG"), ("Paris", "LOC"), ("Monday", "DATE")]
+    assert get_parser("entities", types=["PER"])("Apple - ORG") == [("Apple", "ORG")]
+    # prose is not a typed line: "Sentence: ..." (a colon) or a multi-word "type"
+    assert parse_entities("Sentence: Apple\nApple - ORG", types=["ORG"]) == [("Apple", "ORG")]
+    assert parse_entities("Here is - my long answer", types=["ORG"]) is None
 
 
 def test_entities_none_and_unparsable():
@@ -243,3 +254,116 @@ def test_parsers_never_raise_on_garbage():
     for parser in parsers:
         for text in garbage:
             parser(text)
+
+
+# --- adversarial inputs (issue #10): each rule, the input that used to fool it ------------------
+
+SENT3 = ["positive", "negative", "neutral"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("The sentiment is not positive, it is negative.", "negative"),  # negation
+        ("It isn't positive; negative.", "negative"),
+        ("Negative rather than positive.", "negative"),
+        ("neither positive nor negative", None),
+        ("There is no doubt: positive.", "positive"),  # "no doubt" is not a negation
+        ("positive/negative", None),  # hedges
+        ("positive or negative", None),
+        ("Either positive or neutral.", None),
+        ("Answer: positive or negative", None),  # a hedge in the final answer itself
+        ("Positive aspects... negative aspects...\nAnswer: negative", "negative"),  # marker
+        ("The answer is \\boxed{neutral}, not positive", "neutral"),
+        ("Some say positive, others negative.\nOverall: negative", "negative"),  # last line
+        ("Positive, negative and neutral readings all exist.", None),  # several, no final answer
+        ("POSITIVE", "positive"),
+        ("x", None),
+    ],
+)
+def test_label_rules_on_adversarial_text(text: str, expected: str | None) -> None:
+    assert parse_label(text, SENT3) == expected
+
+
+def test_label_first_line_option_for_label_then_explanation_prompts():
+    text = "INCLAIM\nIt projects growth, unlike OUTOFCLAIM sentences that state facts."
+    assert parse_label(text, ["INCLAIM", "OUTOFCLAIM"]) == "OUTOFCLAIM"  # the last line, by default
+    assert parse_label(text, ["INCLAIM", "OUTOFCLAIM"], line="first") == "INCLAIM"
+    with pytest.raises(ValueError, match="line"):
+        get_parser("label", labels=["a"], line="middle")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Refund not showing up", "refund_not_showing_up"),
+        ("REFUND-NOT-SHOWING-UP", "refund_not_showing_up"),
+        ("The intent is refund_not_showing_up.", "refund_not_showing_up"),
+        ("reverted card payment", "reverted_card_payment?"),
+        ("Reverted_Card_Payment?", "reverted_card_payment?"),
+    ],
+)
+def test_label_spelled_variants(text: str, expected: str) -> None:
+    labels = ["refund_not_showing_up", "reverted_card_payment?", "card_arrival"]
+    assert parse_label(text, labels) == expected
+    assert parse_label(text.removeprefix("The intent is ").rstrip("."), labels, mode="insensitive") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("-1", None), ("1", "1"), ("1.5", None), ("10", None), ("Rating: 2", "2"), ("+1", None)]
+)
+def test_label_numerals_are_whole_numbers(text: str, expected: str | None) -> None:
+    assert parse_label(text, ["0", "1", "2"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "options", "expected"),
+    [
+        ("Revenue grew 20% in 2019.", {}, 20.0),  # a year is not the answer
+        ("In 2019", {}, 2019.0),  # ... unless it is the only number
+        ("The increase was $10 million.", {"scale_words": False}, 10.0),  # gold in the table's units
+        ("The increase was $10 million.", {}, 10_000_000.0),
+        ("3.5bn", {}, 3.5e9),
+        ("(1,234)", {}, -1234.0),  # accounting negative
+        ("12%", {}, 12.0),
+        ("12%", {"percent": "fraction"}, 0.12),
+        ("From 2018 to 2019 sales rose from 90 to 100.\nThe answer is 11.1%", {}, 11.1),  # marker
+        ("The answer is 5.2, half of 10.4", {}, 5.2),  # first number after a marker
+        ("Final answer:\n\n-3.5", {}, -3.5),  # the marker's number on the next line
+        ("steps 1, 2, 3 ... \\boxed{42} checked against 41", {}, 42.0),  # boxed
+        ("We had 100 and 80.\nSo 100 - 80 = 20", {}, 20.0),  # after the last "="
+        ("We had 100 and 80. So the change is 20.", {}, 20.0),  # the last number of the last line
+        ("no numbers here", {}, None),
+    ],
+)
+def test_number_final_answer_rules(text: str, options: dict, expected: float | None) -> None:
+    assert parse_number(text, **options) == (pytest.approx(expected) if expected is not None else None)
+
+
+def test_number_last_and_first_remain_available():
+    assert parse_number("Revenue grew 20% in 2019.", which="last") == 2019.0
+    assert parse_number("Revenue grew 20% in 2019.", which="first") == 20.0
+
+
+def test_numeric_match_no_longer_credits_a_year():
+    from taskgrove.metrics.numeric import numeric_match
+
+    # the old cause: the last number (2019) was within 1% of 20 * 100 with percent_equivalent
+    assert numeric_match(parse_number("Revenue grew 20% in 2019."), 20, rel_tol=0.01, percent_equivalent=True)
+    assert not numeric_match(parse_number("Revenue grew 21% in 2019."), 20, rel_tol=0.01, percent_equivalent=True)
+    assert numeric_match(parse_number("The increase was $10 million.", scale_words=False), 10, rel_tol=0.01)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("{'a': 1, 'b': None, 'c': True}", {"a": 1, "b": None, "c": True}),  # Python literal
+        ('{"a": 1, "b": [1, 2,],}', {"a": 1, "b": [1, 2]}),  # trailing commas
+        ('{"a": true, "b": null,}', {"a": True, "b": None}),  # JSON words and a trailing comma
+        ("Result: {'100.0': 'other'} (done)", {"100.0": "other"}),  # a literal inside prose
+        ('```json\n{"x": "}",}\n```', {"x": "}"}),  # braces inside strings
+        ("{'a': 1", None),  # unbalanced
+    ],
+)
+def test_json_accepts_python_literals_and_trailing_commas(text: str, expected: object) -> None:
+    assert parse_json(text) == expected

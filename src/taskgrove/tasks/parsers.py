@@ -9,89 +9,28 @@ options, for declarative task files::
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from functools import lru_cache, partial
-from typing import Any, Literal
+from functools import partial
+from typing import Any
 
-LabelMode = Literal["exact", "insensitive", "mention"]
+from taskgrove.tasks.parse_labels import LabelMode, label_table, norm, parse_label
+from taskgrove.tasks.parse_numbers import parse_number
+
+__all__ = [
+    "LabelMode",
+    "get_parser",
+    "parse_entities",
+    "parse_json",
+    "parse_label",
+    "parse_number",
+    "parse_regex",
+    "parse_text",
+]
+
 Entity = tuple[str, str]
-
-_EDGE = " \t\r\n\"'`*_.,;:!?()[]{}<>\u201c\u201d\u2018\u2019"
-
-
-def _norm(text: str) -> str:
-    """Casefold, collapse whitespace and strip quotes, markdown emphasis and punctuation at the ends."""
-    return " ".join(text.casefold().split()).strip(_EDGE)
-
-
-def _label_table(labels: Sequence[str], aliases: Mapping[str, str] | None) -> dict[str, str]:
-    """Surface form -> canonical label (labels map to themselves)."""
-    table = {label: label for label in labels}
-    for alias, label in (aliases or {}).items():
-        if label not in table.values():
-            raise ValueError(f"alias {alias!r} maps to {label!r}, which is not one of the labels {list(labels)}")
-        table[alias] = label
-    return table
-
-
-# --- labels --------------------------------------------------------------------------------
-
-
-def parse_label(
-    text: str | None,
-    labels: Sequence[str],
-    *,
-    mode: LabelMode = "mention",
-    aliases: Mapping[str, str] | None = None,
-    case_sensitive: bool = False,
-) -> str | None:
-    """The canonical label the text gives, or ``None``.
-
-    * ``exact``: the stripped text equals a label or alias.
-    * ``insensitive``: equal after casefolding, collapsing whitespace and stripping quotes,
-      ``**bold**`` markers and punctuation at both ends.
-    * ``mention``: the label or alias mentioned first in free text, matched case-insensitively on
-      word boundaries; when two match at the same place the longer wins, so with labels
-      ``neutral`` and ``not neutral`` the text "it is not neutral" gives ``not neutral``.
-
-    ``aliases`` maps other surface forms to labels, e.g. ``{"pos": "positive"}``. Use
-    ``case_sensitive=True`` in ``mention`` mode for letter labels (``A``-``D``), which would
-    otherwise match the article "a".
-    """
-    if text is None or not labels:
-        return None
-    table = _label_table(labels, aliases)
-    if mode == "exact":
-        return table.get(text.strip())
-    if mode == "insensitive":
-        folded = {_norm(form): label for form, label in table.items()}
-        return folded.get(_norm(text))
-    if mode != "mention":
-        raise ValueError(f"unknown label mode {mode!r}")
-    pattern, found = _mention_pattern(tuple(table.items()), case_sensitive)
-    if pattern is None:
-        return None
-    match = pattern.search(text)
-    return found[match.lastindex - 1] if match is not None and match.lastindex else None
-
-
-@lru_cache(maxsize=256)
-def _mention_pattern(
-    table: tuple[tuple[str, str], ...], case_sensitive: bool
-) -> tuple[re.Pattern[str] | None, list[str]]:
-    """One alternation of every form, longest first, so the leftmost match is the first mention
-    and, among mentions starting at the same place, the longest (one search instead of one per label)."""
-    forms = sorted(
-        ((form.split(), label) for form, label in table if form.split()), key=lambda item: -len(" ".join(item[0]))
-    )
-    if not forms:
-        return None, []
-    branches = ["(" + r"\s+".join(map(re.escape, words)) + ")" for words, _ in forms]
-    pattern = re.compile(r"(?<!\w)(?:" + "|".join(branches) + r")(?!\w)", 0 if case_sensitive else re.IGNORECASE)
-    return pattern, [label for _, label in forms]
-
 
 # --- regex ---------------------------------------------------------------------------------
 
@@ -114,23 +53,73 @@ _FENCE = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\n?(.*?)```", re.DOTALL)
 _MISSING = object()
 
 
-def _find_json(text: str) -> Any:
-    """The first JSON value found, or ``_MISSING``."""
+_TRAILING_COMMA = re.compile(r",(\s*[}\]])")
+
+
+def _decode(text: str) -> Any:
+    """``text`` as JSON; failing that, JSON without trailing commas; failing that, a Python
+    literal (``{'a': 1, 'b': None}``, ``True``); ``_MISSING`` when none reads it."""
+    text = text.strip()
     try:
-        return json.loads(text.strip())
+        return json.loads(text)
     except ValueError:
         pass
+    try:
+        return json.loads(_TRAILING_COMMA.sub(r"\1", text))
+    except ValueError:
+        pass
+    if text[:1] in "[{":
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            pass
+    return _MISSING
+
+
+def _bracketed(text: str, start: int) -> str | None:
+    """The balanced ``{...}``/``[...]`` starting at ``start`` (quotes respected), or ``None``."""
+    closing = {"{": "}", "[": "]"}
+    stack: list[str] = []
+    quote = ""
+    escaped = False
+    for index in range(start, len(text)):
+        char = text[index]
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char in closing:
+            stack.append(closing[char])
+        elif char in "}]":
+            if not stack or stack.pop() != char:
+                return None
+            if not stack:
+                return text[start : index + 1]
+    return None
+
+
+def _find_json(text: str) -> Any:
+    """The first JSON value found (the whole text, a fenced block, then the first balanced
+    object/array in prose; each read as JSON, JSON with trailing commas, or a Python literal),
+    or ``_MISSING``."""
+    value = _decode(text)
+    if value is not _MISSING:
+        return value
     for block in _FENCE.findall(text):
-        try:
-            return json.loads(block.strip())
-        except ValueError:
-            continue
-    decoder = json.JSONDecoder()
+        value = _decode(block)
+        if value is not _MISSING:
+            return value
     for match in re.finditer(r"[\[{]", text):
-        try:
-            return decoder.raw_decode(text, match.start())[0]
-        except ValueError:
-            continue
+        candidate = _bracketed(text, match.start())
+        if candidate is not None:
+            value = _decode(candidate)
+            if value is not _MISSING:
+                return value
     return _MISSING
 
 
@@ -147,7 +136,10 @@ def _get_field(value: Any, field: str) -> Any:
 
 def parse_json(text: str | None, *, field: str | None = None) -> Any | None:
     """The JSON value in the text (bare, inside a ```json fence, or the first object/array in
-    surrounding prose), or its ``field`` (dotted path, list indices allowed: ``"a.0.b"``)."""
+    surrounding prose), or its ``field`` (dotted path, list indices allowed: ``"a.0.b"``).
+
+    Also accepted: trailing commas (``{"a": 1,}``) and Python literals (``{'a': 1, 'b': None}``),
+    which models often write for "JSON"."""
     if text is None:
         return None
     value = _find_json(text)
@@ -169,6 +161,7 @@ _NONE_SENTENCE = re.compile(r"(?:there (?:are|were) |i found |found )?no (?:name
 _SEPARATORS = (" - ", " \u2013 ", " \u2014 ", "\t", " | ", ":", " -- ")
 _NAME_EDGE = " \t\"'`*_\u201c\u201d\u2018\u2019"
 _TYPE_EDGE = _NAME_EDGE + ".,;()[]"
+_UNKNOWN_TYPE = re.compile(r"[A-Za-z][A-Za-z_/\-]{0,19}")
 
 
 def _entity_from_line(line: str, types: Mapping[str, str] | None) -> Entity | None:
@@ -176,6 +169,7 @@ def _entity_from_line(line: str, types: Mapping[str, str] | None) -> Entity | No
     if not line:
         return None
     cut = max(((line.rfind(sep), sep) for sep in _SEPARATORS), key=lambda x: x[0])
+    colon = cut[1] == ":"
     if cut[0] <= 0:
         paren = re.fullmatch(r"(.+?)\s*\(([^()]+)\)\s*", line)  # "Apple (ORG)"
         if paren is None:
@@ -189,10 +183,12 @@ def _entity_from_line(line: str, types: Mapping[str, str] | None) -> Entity | No
         return None
     if types is not None:
         canonical = types.get(kind.casefold())
-        if canonical is None:
-            return None
-        kind = canonical
-    elif len(kind) > 40 or len(kind.split()) > 4:  # prose such as "Note: this is ..."
+        if canonical is not None:
+            return (name, canonical)
+        # a typed line of a type the task does not know: kept, so it counts as a false positive
+        # (not with ":", which also introduces prose such as "Sentence: ...")
+        return (name, kind) if not colon and _UNKNOWN_TYPE.fullmatch(kind) else None
+    if len(kind) > 40 or len(kind.split()) > 4:  # prose such as "Note: this is ..."
         return None
     return (name, kind)
 
@@ -202,8 +198,10 @@ def parse_entities(text: str | None, *, types: Sequence[str] | None = None) -> l
 
     Bullets and numbering are ignored, and ``NAME: TYPE``, ``NAME | TYPE``, ``NAME (TYPE)`` and
     en/em dashes are accepted; the split is at the last separator, so names may hold hyphens.
-    With ``types`` only those types are kept (matched case-insensitively, returned as given).
-    Without ``types``, a "type" longer than four words is taken for prose and skipped.
+    With ``types``, those types are matched case-insensitively and returned as given; a line
+    typed with another single word (``Apple - PRODUCT``; not after ``:``) is kept with that
+    type, so that it counts as a false positive. Without ``types``, a "type" longer than four
+    words is taken for prose and skipped.
     An answer such as "None" or "No entities" gives ``[]``; text with no entity line gives ``None``.
     """
     if text is None:
@@ -225,89 +223,8 @@ def parse_entities(text: str | None, *, types: Sequence[str] | None = None) -> l
 def _is_none_answer(text: str) -> bool:
     if text.strip() in ("[]", "{}"):
         return True
-    norm = _norm(text)
-    return norm in _NONE_ANSWERS or _NONE_SENTENCE.fullmatch(norm) is not None
-
-
-# --- numbers -------------------------------------------------------------------------------
-
-_SCALES = {
-    "thousand": 1e3,
-    "million": 1e6,
-    "billion": 1e9,
-    "trillion": 1e12,
-    "k": 1e3,
-    "m": 1e6,
-    "mm": 1e6,
-    "mn": 1e6,
-    "bn": 1e9,
-    "b": 1e9,
-    "t": 1e12,
-    "tn": 1e12,
-}
-_NUMBER = re.compile(
-    r"""
-    (?P<open>\(\s*)?
-    (?<![\w.])
-    (?P<sign>[-+\u2212](?=\s*[$\u20ac\u00a3\u00a5]?\s*[\d.]))?
-    \s*(?:[$\u20ac\u00a3\u00a5]|USD|EUR|GBP)?\s*
-    (?P<sign2>[-+\u2212])?
-    (?P<num>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)
-    (?P<exp>[eE][-+]?\d+)?
-    (?:
-        \s*(?P<pct>%|percent\b|per\ cent\b)
-      | \s+(?P<word>thousand|million|billion|trillion)\b
-      | (?P<suffix>k|mm|mn|m|bn|b|tn|t)\b
-    )?
-    (?P<close>\s*\))?
-    (?:\s+(?P<word2>thousand|million|billion|trillion)\b)?
-    """,
-    re.VERBOSE | re.IGNORECASE,
-)
-
-
-def _numbers(text: str, percent: str, scale_words: bool) -> list[float]:
-    out = []
-    for m in _NUMBER.finditer(text):
-        value = float(m.group("num").replace(",", "") + (m.group("exp") or ""))
-        if (m.group("sign") or m.group("sign2") or "") in ("-", "\u2212"):
-            value = -value
-        if m.group("open") and m.group("close"):
-            value = -abs(value)  # accounting negative: (3.2)
-        if m.group("pct") and percent == "fraction":
-            value /= 100.0
-        scale = m.group("word") or m.group("suffix") or m.group("word2")
-        if scale and scale_words:
-            value *= _SCALES[scale.lower()]
-        out.append(value)
-    return out
-
-
-def parse_number(
-    text: str | None,
-    *,
-    which: Literal["last", "first"] = "last",
-    percent: Literal["number", "fraction"] = "number",
-    scale_words: bool = True,
-) -> float | None:
-    """A number from the text: the last one (default) or the first.
-
-    Understands thousands separators ("1,234.5"), signs and the Unicode minus, accounting
-    negatives ("(3.2)" is -3.2), currency symbols ("$3.5"), exponents ("1e-3"), percentages
-    ("12%" is 12, or 0.12 with ``percent="fraction"``) and, with ``scale_words``, scale words and
-    suffixes ("$3.5 million" and "3.5M" are 3500000; "bn"/"k" likewise). Other units are ignored.
-    European decimal commas ("1.234,5") are not supported.
-    """
-    if text is None:
-        return None
-    if which not in ("last", "first"):
-        raise ValueError(f"which must be 'last' or 'first', got {which!r}")
-    if percent not in ("number", "fraction"):
-        raise ValueError(f"percent must be 'number' or 'fraction', got {percent!r}")
-    values = _numbers(text, percent, scale_words)
-    if not values:
-        return None
-    return values[-1] if which == "last" else values[0]
+    folded = norm(text)
+    return folded in _NONE_ANSWERS or _NONE_SENTENCE.fullmatch(folded) is not None
 
 
 # --- text and the factory ------------------------------------------------------------------
@@ -323,10 +240,10 @@ Parser = Callable[[str | None], Any]
 
 def get_parser(name: str, **options: Any) -> Parser:
     """A one-argument parser by name: ``label`` (``labels``, ``mode``, ``aliases``,
-    ``case_sensitive``), ``regex``
+    ``case_sensitive``, ``line``; rules in :mod:`taskgrove.tasks.parse_labels`), ``regex``
     (``pattern``, ``group``, ``flags`` as a string like ``"IGNORECASE|DOTALL"``), ``json``
-    (``field``), ``entities`` (``types``), ``number`` (``which``, ``percent``, ``scale_words``)
-    or ``text``. Options are checked now: a bad name, a missing or unknown option, or an
+    (``field``), ``entities`` (``types``), ``number`` (``which``, ``percent``, ``scale_words``;
+    rules in :mod:`taskgrove.tasks.parse_numbers`) or ``text``. Options are checked now: a bad name, a missing or unknown option, or an
     invalid regex raises here rather than at parse time."""
     if name == "label":
         if "labels" not in options:
@@ -335,11 +252,14 @@ def get_parser(name: str, **options: Any) -> Parser:
         mode = options.pop("mode", "mention")
         aliases = dict(options.pop("aliases", None) or {})
         case_sensitive = bool(options.pop("case_sensitive", False))
+        line = options.pop("line", "last")
         _reject(name, options)
         if mode not in ("exact", "insensitive", "mention"):
             raise ValueError(f"unknown label mode {mode!r}")
-        _label_table(labels, aliases)
-        return partial(parse_label, labels=labels, mode=mode, aliases=aliases, case_sensitive=case_sensitive)
+        if line not in ("last", "first"):
+            raise ValueError(f"line must be 'last' or 'first', got {line!r}")
+        label_table(labels, aliases)
+        return partial(parse_label, labels=labels, mode=mode, aliases=aliases, case_sensitive=case_sensitive, line=line)
     if name == "regex":
         if "pattern" not in options:
             raise TypeError("the regex parser needs pattern=...")
@@ -365,7 +285,7 @@ def get_parser(name: str, **options: Any) -> Parser:
         _reject(name, options)
         return partial(parse_entities, types=list(types) if types is not None else None)
     if name == "number":
-        which = options.pop("which", "last")
+        which = options.pop("which", "final")
         percent = options.pop("percent", "number")
         scale_words = bool(options.pop("scale_words", True))
         _reject(name, options)
