@@ -177,7 +177,7 @@ def test_multiple_choice_by_generation_reads_the_named_choice(
     model = by_input(table)
     result = execute(registry, tmp_path, COLORS, model)
     assert metric(result, COLORS, "accuracy") == pytest.approx(sum(expected) / len(expected))
-    assert metric(result, COLORS, "parsed") == pytest.approx(sum(1 for n in range(10) if n % 3 != 2) / 10)
+    assert metric(result, COLORS, "unparsable") == pytest.approx(sum(1 for n in range(10) if n % 3 == 2) / 10)
     first = model.calls[0]["messages"]
     assert first[0] == {"role": "system", "content": "Answer each question about colours with one word: {{colour}}."}
     # BIG-bench's example text, choices in sorted order

@@ -185,7 +185,7 @@ def test_fomc(tmp_path: Path) -> None:
     assert value(metrics, "accuracy") == pytest.approx(0.6)
     assert value(metrics, "f1_weighted") == pytest.approx(sk_f1(gold, pred, "weighted")) == pytest.approx(2 / 3)
     assert value(metrics, "f1_macro") == pytest.approx(2 / 3)
-    assert value(metrics, "parsed") == pytest.approx(0.8)
+    assert value(metrics, "unparsable") == pytest.approx(0.2)
     assert value(metrics, "reward") == pytest.approx(0.6)
     assert metrics["f1_weighted"]["ci_low"] <= 2 / 3 <= metrics["f1_weighted"]["ci_high"]
 
@@ -341,7 +341,7 @@ def test_fnxl_json_answers(tmp_path: Path) -> None:
     assert value(metrics, "entity_precision") == pytest.approx(1 / 2)
     assert value(metrics, "entity_recall") == pytest.approx(1 / 3)
     assert value(metrics, "entity_f1") == pytest.approx(entity_f1(1, 2, 3))
-    assert value(metrics, "parsed") == pytest.approx(0.5)
+    assert value(metrics, "unparsable") == pytest.approx(0.5)
 
 
 def test_causal_detection_spans(tmp_path: Path) -> None:

@@ -142,10 +142,28 @@ def test_entity_prf_hand_values_multiset_and_normalisation():
     ]
     assert entity_counts(preds[0], golds[0]) == (2, 3, 3)  # Apple predicted twice, gold once
     s = entity_prf(preds, golds)
-    assert (s.true_positives, s.n_predicted, s.n_gold) == (2, 4, 4)
-    assert (s.precision, s.recall, s.f1) == approx((0.5, 0.5, 0.5))
+    # the unparsable answer (None) is one false positive and misses its gold Paris
+    assert (s.true_positives, s.n_predicted, s.n_gold) == (2, 5, 4)
+    assert (s.precision, s.recall, s.f1) == approx((0.4, 0.5, 2 * 0.4 * 0.5 / 0.9))
     assert entity_counts([("A", "X"), ("A", "X")], [("a", "x"), ("A.", "X")]) == (2, 2, 2)
     assert entity_counts([("Paris", "LOC")], [("Paris", "GPE")]) == (0, 1, 1)  # type must match
+
+
+def test_entity_prf_unparsable_is_wrong_even_with_empty_gold():
+    assert entity_counts(None, []) == (0, 1, 0)
+    assert entity_prf([None], [[]]).f1 == 0.0
+    assert entity_prf([[]], [[]]).f1 == 1.0  # "no entities" is right when there are none
+
+
+def test_entity_prf_numeric_compares_numerals_as_numbers():
+    pred, gold = (
+        [[("100.0", "us-gaap:Revenue"), ("1,000", "other")]],
+        [[("100", "us-gaap:revenue"), ("1000.00", "other")]],
+    )
+    assert entity_prf(pred, gold).true_positives == 0  # as text
+    assert entity_prf(pred, gold, numeric=True).f1 == 1.0
+    assert entity_prf([[("1e2", "x")]], [[("100", "x")]], numeric=True).f1 == 1.0
+    assert entity_prf([[("100.5", "x")]], [[("100", "x")]], numeric=True).f1 == 0.0
 
 
 def test_entity_prf_edge_cases():

@@ -299,12 +299,12 @@ def test_run_parses_scores_and_rewards(data: Path) -> None:
     group = asyncio.run(task.run(ScriptedModel(lambda m, t: "I think positive."), scenario))
     (trajectory,) = group
     assert trajectory.metadata == {"prediction": "pos"}
-    assert trajectory.metrics == {"accuracy": 1.0, "parsed": 1.0}
+    assert trajectory.metrics == {"accuracy": 1.0, "unparsable": 0.0}
     assert trajectory.reward == 1.0
     assert trajectory.messages_and_choices[-1]["content"] == "I think positive."
     group = asyncio.run(task.run(ScriptedModel(lambda m, t: "no idea"), scenario, num_samples=3))
     assert len(group) == 3 and group.rewards() == [0.0, 0.0, 0.0]
-    assert all(t.metrics["parsed"] == 0.0 and t.metadata["prediction"] is None for t in group)
+    assert all(t.metrics["unparsable"] == 1.0 and t.metadata["prediction"] is None for t in group)
 
 
 def test_failed_samples_stay_in_the_group_as_exceptions(data: Path) -> None:
@@ -350,7 +350,7 @@ def test_aggregate_computes_corpus_metrics_with_intervals(data: Path) -> None:
     metrics = task.aggregate(_records(task, ["pos", "pos", "positive!", "hmm"]))
     assert metrics["accuracy"]["value"] == pytest.approx(0.5)
     assert metrics["reward"]["value"] == pytest.approx(0.5)
-    assert metrics["parsed"]["value"] == pytest.approx(0.75)
+    assert metrics["unparsable"]["value"] == pytest.approx(0.25)
     from sklearn.metrics import f1_score
 
     expected = f1_score(

@@ -5,6 +5,12 @@ unmatched gold entity of the same sample has the same normalised text and type (
 semantics: an entity listed twice in the gold must be predicted twice to be found twice). Counts
 are summed over the corpus (micro average).
 
+An unparsable answer (``None``) is wrong: its gold entities are false negatives and the answer
+itself counts as one false positive, so a sample with empty gold and an unreadable reply still
+lowers precision (``[]`` is the answer "no entities", which is right when the gold is empty).
+With ``numeric=True`` entity texts that read as numbers are compared as numbers ("100.0"
+equals "100", "1,000" equals "1000"), as FLaME compares FNXL numerals.
+
 Secondary form: :func:`seqeval_prf` scores BIO/IOB tag sequences with ``seqeval``.
 """
 
@@ -25,12 +31,28 @@ def normalize_entity_text(text: str) -> str:
     return " ".join(str(text).casefold().split()).strip(_STRIP)
 
 
-def normalize_entity(entity: Sequence[str]) -> Entity:
-    """Normalise a ``(text, type)`` pair (type: casefolded, whitespace-collapsed)."""
+def numeral_text(text: str) -> str:
+    """A numeral in one canonical form ("100.0", "100" and "1e2" -> "100"; "1,000.50" -> "1000.5");
+    text that is not a number is returned unchanged."""
+    try:
+        value = float(str(text).replace(",", "").strip())
+    except ValueError:
+        return text
+    if value != value or value in (float("inf"), float("-inf")):
+        return text
+    return repr(int(value)) if value.is_integer() else repr(value)
+
+
+def normalize_entity(entity: Sequence[str], *, numeric: bool = False) -> Entity:
+    """Normalise a ``(text, type)`` pair (type: casefolded, whitespace-collapsed; with
+    ``numeric``, a text that reads as a number in its canonical form)."""
     if len(entity) != 2:
         raise ValueError(f"an entity is a (text, type) pair, got {entity!r}")
     text, kind = entity
-    return (normalize_entity_text(text), " ".join(str(kind).casefold().split()))
+    norm_text = normalize_entity_text(text)
+    if numeric:
+        norm_text = numeral_text(norm_text)
+    return (norm_text, " ".join(str(kind).casefold().split()))
 
 
 @dataclass(frozen=True)
@@ -46,14 +68,16 @@ class EntityScores:
 
 
 def entity_counts(
-    predicted: Iterable[Sequence[str]] | None, gold: Iterable[Sequence[str]] | None
+    predicted: Iterable[Sequence[str]] | None, gold: Iterable[Sequence[str]] | None, *, numeric: bool = False
 ) -> tuple[int, int, int]:
     """``(true positives, number predicted, number gold)`` for one sample.
 
-    ``None`` (an unparsable answer) counts as no predicted entity.
+    ``None`` (an unparsable answer) is one wrong prediction: ``(0, 1, number gold)``.
     """
-    pred = Counter(normalize_entity(e) for e in (predicted or ()))
-    ref = Counter(normalize_entity(e) for e in (gold or ()))
+    ref = Counter(normalize_entity(e, numeric=numeric) for e in (gold or ()))
+    if predicted is None:
+        return 0, 1, sum(ref.values())
+    pred = Counter(normalize_entity(e, numeric=numeric) for e in predicted)
     tp = sum((pred & ref).values())
     return tp, sum(pred.values()), sum(ref.values())
 
@@ -72,13 +96,16 @@ def scores_from_counts(tp: int, n_predicted: int, n_gold: int) -> EntityScores:
 def entity_prf(
     predictions: Sequence[Iterable[Sequence[str]] | None],
     references: Sequence[Iterable[Sequence[str]] | None],
+    *,
+    numeric: bool = False,
 ) -> EntityScores:
-    """Corpus (micro) entity precision/recall/F1 over per-sample entity lists."""
+    """Corpus (micro) entity precision/recall/F1 over per-sample entity lists (``None``: an
+    unparsable answer, see :func:`entity_counts`)."""
     if len(predictions) != len(references):
         raise ValueError(f"predictions and references differ in length: {len(predictions)} != {len(references)}")
     tp = n_pred = n_gold = 0
     for pred, gold in zip(predictions, references, strict=False):
-        a, b, c = entity_counts(pred, gold)
+        a, b, c = entity_counts(pred, gold, numeric=numeric)
         tp, n_pred, n_gold = tp + a, n_pred + b, n_gold + c
     return scores_from_counts(tp, n_pred, n_gold)
 

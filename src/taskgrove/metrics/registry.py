@@ -175,15 +175,17 @@ def _mcc(*, labels: Sequence[Any] | None = None) -> Metric:
     )
 
 
-def _entity(which: str) -> Callable[[], Metric]:
-    def factory() -> Metric:
+def _entity(which: str) -> Callable[..., Metric]:
+    def factory(*, numeric: bool = False) -> Metric:
         from taskgrove.metrics.entities import entity_prf
 
         return Metric(
             f"entity_{which}",
             "corpus",
-            f"micro entity {which} over (text, type) pairs",
-            corpus_scorer=lambda p, r: getattr(entity_prf(p, r), which),
+            f"micro entity {which} over (text, type) pairs"
+            + (" (numeral texts compared as numbers)" if numeric else "")
+            + "; an unparsable answer is one false positive and misses its gold",
+            corpus_scorer=lambda p, r: getattr(entity_prf(p, r, numeric=numeric), which),
         )
 
     return factory

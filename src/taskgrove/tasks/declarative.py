@@ -42,8 +42,9 @@ from taskgrove.tasks.schema import TaskSpec
 Scenario = dict[str, Any]
 
 #: Options a run may pass to this task (``task_config: {TASK: {options: {...}}}``).
-TASK_OPTIONS = frozenset({"source", "source_options", "mc_scoring"})
+TASK_OPTIONS = frozenset({"source", "source_options", "mc_scoring", "invalid"})
 MC_SCORING = ("auto", "generate")
+INVALID = ("wrong", "drop")
 #: Settings the executor always passes.
 RUN_SETTINGS = frozenset({"prompt_format", "num_fewshot", "seed", "split"})
 
@@ -179,9 +180,10 @@ class DeclarativeTask(Task[Scenario]):
     def configure(self, **settings: Any) -> None:
         """Run settings (``prompt_format``, ``num_fewshot``, ``seed``, ``split``) and task options
         ``source`` (a source string replacing the spec's, e.g. a local fixture),
-        ``source_options`` (its load options) and ``mc_scoring`` (``auto``: a multiple-choice
+        ``source_options`` (its load options), ``mc_scoring`` (``auto``: a multiple-choice
         task scores its choices by log-likelihood when the model can; ``generate``: it always
-        generates and parses, e.g. when there are many long choices)."""
+        generates and parses, e.g. when there are many long choices) and ``invalid``
+        (``wrong``/``drop``: overrides the spec's handling of unparsable replies)."""
         unknown = sorted(set(settings) - RUN_SETTINGS - TASK_OPTIONS)
         if unknown:
             raise ConfigError(
@@ -191,6 +193,10 @@ class DeclarativeTask(Task[Scenario]):
             raise ConfigError(
                 f"task {self.name}: mc_scoring must be one of {', '.join(MC_SCORING)}, not {settings['mc_scoring']!r}"
             )
+        if settings.get("invalid", "wrong") not in INVALID:
+            raise ConfigError(
+                f"task {self.name}: invalid must be one of {', '.join(INVALID)}, not {settings['invalid']!r}"
+            )
         if "source_options" in settings and "source" not in settings:
             raise ConfigError(f"task {self.name}: option source_options applies to an overriding 'source'; give both")
         if settings.get("prompt_format") == "few_shot" and self.spec.fewshot is None:
@@ -198,6 +204,11 @@ class DeclarativeTask(Task[Scenario]):
                 f"task {self.name} has no few-shot examples (its spec sets fewshot: null); run it zero_shot"
             )
         super().configure(**settings)
+
+    @property
+    def invalid(self) -> str:
+        """``wrong`` or ``drop``: how unparsable replies count (the run's option, else the spec's)."""
+        return str(self.settings.get("invalid") or self.spec.invalid)
 
     def get_train_config(self) -> TaskTrainConfig:
         try:
@@ -428,16 +439,22 @@ class DeclarativeTask(Task[Scenario]):
     ) -> Trajectory:
         """Parse a reply's ``text`` and score it: the trajectory's reward, metrics and metadata."""
         prediction = self.predict(text, choices)
-        predictions, references = [prediction], [reference]
-        metrics: dict[str, Any] = {
-            name: float(scorer(predictions, references)[0]) for name, scorer in self._sample_metrics
-        }
-        reward = (
-            metrics[self._reward_name]
-            if self._reward_is_sample
-            else self._reward_metric.compute([(prediction, reference)])
-        )
-        metrics["parsed"] = 0.0 if prediction is None else 1.0
+        metrics: dict[str, Any]
+        if prediction is None:  # unparsable: wrong (reward 0), or left out of every score with invalid: drop
+            dropped = self.invalid == "drop"
+            metrics = {
+                name: math.nan if dropped else float(scorer([None], [reference])[0])
+                for name, scorer in self._sample_metrics
+            }
+            reward = math.nan if dropped else 0.0
+        else:
+            metrics = {name: float(scorer([prediction], [reference])[0]) for name, scorer in self._sample_metrics}
+            reward = (
+                metrics[self._reward_name]
+                if self._reward_is_sample
+                else self._reward_metric.compute([(prediction, reference)])
+            )
+        metrics["unparsable"] = 1.0 if prediction is None else 0.0
         metadata: dict[str, Any] = {"prediction": prediction}
         if extra:
             metadata.update(extra)
@@ -456,6 +473,8 @@ class DeclarativeTask(Task[Scenario]):
                 for record in records
                 for output in record.get("outputs") or ()
             ]
+            if self.invalid == "drop":  # unparsable replies left out, as the task's paper does
+                items = [item for item in items if item[0] is not None]
             for name, metric in self._corpus_metrics:
                 if not items:
                     continue

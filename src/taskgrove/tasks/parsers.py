@@ -36,7 +36,9 @@ Entity = tuple[str, str]
 
 
 def parse_regex(text: str | None, pattern: str | re.Pattern[str], *, group: int | str = 1) -> str | None:
-    """The first match's ``group`` (the whole match when the pattern has no groups), stripped."""
+    """The first match's ``group`` (the whole match when the pattern has no groups), stripped;
+    ``""`` when the pattern matched but the group took no part (an explicit empty answer, e.g.
+    "unanswerable" in ``(?:unanswerable|(.+))``); ``None`` (unparsable) when nothing matched."""
     if text is None:
         return None
     compiled = re.compile(pattern) if isinstance(pattern, str) else pattern
@@ -44,7 +46,7 @@ def parse_regex(text: str | None, pattern: str | re.Pattern[str], *, group: int 
     if match is None:
         return None
     value = match.group(group if compiled.groups else 0)
-    return value.strip() if value is not None else None
+    return value.strip() if value is not None else ""
 
 
 # --- JSON ----------------------------------------------------------------------------------

@@ -127,6 +127,11 @@ class TaskSpec(_Strict):
       metric whose per-sample value is ``Trajectory.reward`` (default: the first);
       ``primary_metric``: the one the task is known by (default: the first).
     * ``train``: :class:`~taskgrove.core.TaskTrainConfig` defaults.
+    * ``invalid``: what an unparsable reply counts as: ``wrong`` (default: reward 0, a wrong
+      answer in every metric) or ``drop`` (left out of every metric but ``unparsable``, as some
+      papers do; a run may override it with the task option ``invalid``).
+    * ``differences``: how the task differs from the paper or harness it reproduces
+      (``taskgrove tasks -v`` shows it).
     """
 
     name: str
@@ -155,6 +160,8 @@ class TaskSpec(_Strict):
     reward: str | None = None
     primary_metric: str | None = None
     train: dict[str, Any] = Field(default_factory=dict)
+    invalid: Literal["wrong", "drop"] = "wrong"
+    differences: str | None = None
 
     @field_validator("source", mode="before")
     @classmethod
