@@ -57,6 +57,7 @@ def _imports() -> tuple[Any, Any, Any]:
         from taskgrove.tasks.builtin import build_registry
     except ImportError:  # the layout before the cli/runner split
         from taskgrove.executor import Executor  # type: ignore[no-redef]
+
         from taskgrove.registry import build_registry  # type: ignore[no-redef]
     return build_config, Executor, build_registry
 

@@ -82,10 +82,7 @@ def test_batched_outputs_equal_one_by_one(model: Any) -> None:
 
 
 def test_twenty_concurrent_calls_are_batched(model: Any) -> None:
-    prompts = [
-        f"Give one word that rhymes with {w}."
-        for w in ("cat", "dog", "sun", "tree", "car", "bee", "fish", "hat", "pen", "cup")
-    ] * 2
+    prompts = [f"Give one word that rhymes with {w}." for w in ("cat", "dog", "sun", "tree", "car", "bee", "fish", "hat", "pen", "cup")] * 2
     before = model.stats.batches
     choices = generate_all(model, prompts, max_tokens=2)
     assert len(choices) == 20 and all(c.usage["completion_tokens"] <= 2 for c in choices)
@@ -163,9 +160,7 @@ def test_lora_adapter_on_its_base(model: Any, tmp_path: Path) -> None:
     base_dir = model.hf_model.config._name_or_path
     torch.manual_seed(0)
     base = AutoModelForCausalLM.from_pretrained(base_dir)
-    lora = LoraConfig(
-        r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False, task_type="CAUSAL_LM"
-    )
+    lora = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False, task_type="CAUSAL_LM")
     get_peft_model(base, lora).save_pretrained(tmp_path / "adapter")
     adapter = tmp_path / "adapter"
     assert json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"] == base_dir

@@ -117,9 +117,7 @@ class LocalModel:
         try:
             return self.tokenizer.apply_chat_template(plain, tools=tools, add_generation_prompt=True, tokenize=False)
         except Exception as exc:
-            raise ModelError(
-                f"{self.name}: cannot apply the chat template: {type(exc).__name__}: {exc}", model=self.name
-            ) from exc
+            raise ModelError(f"{self.name}: cannot apply the chat template: {type(exc).__name__}: {exc}", model=self.name) from exc
 
     def _chat_ids(self, messages: list[Message], tools: list[dict[str, Any]] | None) -> list[int]:
         return self._encode(self._chat_text(messages, tools))
@@ -162,9 +160,7 @@ class LocalModel:
         choices = []
         for row, request in enumerate(requests):
             generated = output[row, width:].tolist()
-            count = next(
-                (i for i, token in enumerate(generated) if token in self._eos_ids or token == self._pad_id), None
-            )
+            count = next((i for i, token in enumerate(generated) if token in self._eos_ids or token == self._pad_id), None)
             ended = count is not None
             tokens = generated if count is None else generated[:count]
             text = self.tokenizer.decode(tokens, skip_special_tokens=True)
