@@ -27,7 +27,7 @@ FIXTURE_TASKS = sorted(
     for p in FIXTURES.rglob("*.jsonl")
     if p.name.startswith(("test", "dev", "validation"))
 )
-OFFLINE_TASKS = ["finance/offline/banking77", "finance/offline/finer_ner"]
+OFFLINE_TASKS = ["finance_offline/banking77", "finance_offline/finer_ner"]
 INVALID = "<invalid>"
 
 
@@ -41,7 +41,7 @@ def run(
 ) -> tuple[dict[str, Any], Any]:
     task_config = dict(overrides)
     if fixture:
-        task_config["options"] = {"source": fixture_source(name)}
+        task_config["options"] = {"source": fixture_source(name), **task_config.get("options", {})}
     config = build_config(
         {
             "mode": mode,
@@ -157,7 +157,7 @@ def test_cli_tasks_prints_the_tree_quickly() -> None:
     done = subprocess.run([sys.executable, "-m", "taskgrove", "tasks"], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    assert "finance/ (" in out and "  offline/ (2)" in out and "treemark/ (6)" in out
+    assert "finance/ (14)" in out and "finance_offline/ (2)" in out and "treemark/ (6)" in out
     assert "    sst2" in out and "fomc" in out
     probe = "import sys, taskgrove.tasks.builtin as r; r.build_registry(); print(sorted(m for m in ('pydantic', 'jinja2', 'datasets', 'torch', 'sklearn') if m in sys.modules))"
     loaded = subprocess.run(
@@ -247,7 +247,8 @@ def test_refind_aliases_and_weighted_f1(tmp_path: Path) -> None:
         sk_f1(gold, ["PERSON/TITLE", "ORG/GPE", "ORG/ORG"], "weighted")
     )
     prompt = next(iter(result.store.task("finance/refind").records()))["input"][-1]["content"]
-    assert "[ENT1] John Roe [/ENT1] serves as [ENT2] Chief Executive Officer [/ENT2] ." in prompt
+    # FLaME shows the span from ENT1 to ENT2 and skips the token after ENT1 ("serves")
+    assert prompt.endswith("Text about entities: [ENT1] John Roe [/ENT1] as [ENT2] Chief Executive Officer [/ENT2]")
 
 
 def test_banking77(tmp_path: Path) -> None:
@@ -338,10 +339,23 @@ def test_fnxl_json_answers(tmp_path: Path) -> None:
         }
     )
     metrics, _ = run(tmp_path, "finance/fnxl", model, prompt_format="few_shot", num_fewshot=1)
-    assert value(metrics, "entity_precision") == pytest.approx(1 / 2)
+    # the unparsable reply is one false positive, and its gold a miss
+    assert value(metrics, "entity_precision") == pytest.approx(1 / 3)
     assert value(metrics, "entity_recall") == pytest.approx(1 / 3)
-    assert value(metrics, "entity_f1") == pytest.approx(entity_f1(1, 2, 3))
+    assert value(metrics, "entity_f1") == pytest.approx(entity_f1(1, 3, 3))
     assert value(metrics, "unparsable") == pytest.approx(0.5)
+
+
+def test_fnxl_numerals_compared_as_numbers_and_python_literal_replies(tmp_path: Path) -> None:
+    model = answers(
+        {
+            "12.5 million": "{'12.50': 'us-gaap:revenues', '3.2': 'us-gaap:OperatingExpenses',}",
+            "100 shares": '{"100.0": "us-gaap:StockIssuedDuringPeriodSharesNewIssues"}',
+        }
+    )
+    metrics, _ = run(tmp_path, "finance/fnxl", model)
+    assert value(metrics, "entity_f1") == pytest.approx(1.0)
+    assert value(metrics, "unparsable") == 0.0
 
 
 def test_causal_detection_spans(tmp_path: Path) -> None:
@@ -452,7 +466,7 @@ def test_offline_banking77_on_packaged_data(tmp_path: Path) -> None:
             gold[messages[-1]["content"]] if messages[-1]["content"] in first_five else "card_arrival"
         )
     )
-    metrics, _ = run(tmp_path, "finance/offline/banking77", model, fixture=False)
+    metrics, _ = run(tmp_path, "finance_offline/banking77", model, fixture=False)
     expected = (5 + sum(row["ideal"] == "card_arrival" for row in rows[5:])) / len(rows)
     assert value(metrics, "accuracy") == pytest.approx(expected)
     assert metrics["accuracy"]["n"] == 10
@@ -466,7 +480,7 @@ def test_offline_finer_ner_on_packaged_data(tmp_path: Path) -> None:
         gold = ideal[messages[-1]["content"]]
         return f"Let me think step by step.\nFinal answer: {gold}" if gold.startswith("[") else "No entities found"
 
-    metrics, _ = run(tmp_path, "finance/offline/finer_ner", model=ScriptedModel(script), fixture=False, limit=20)
+    metrics, _ = run(tmp_path, "finance_offline/finer_ner", model=ScriptedModel(script), fixture=False, limit=20)
     assert value(metrics, "entity_f1") == pytest.approx(1.0)
 
     # drop the last entity of every answer: recall falls by exactly the dropped count
@@ -478,7 +492,7 @@ def test_offline_finer_ner_on_packaged_data(tmp_path: Path) -> None:
         return f"[{', '.join(kept)}]" if kept else "No entities found"
 
     metrics, _ = run(
-        tmp_path / "partial", "finance/offline/finer_ner", model=ScriptedModel(partial), fixture=False, limit=20
+        tmp_path / "partial", "finance_offline/finer_ner", model=ScriptedModel(partial), fixture=False, limit=20
     )
     n_gold = sum(len(row["ideal"].strip("[]").split(", ")) for row in rows if row["ideal"].startswith("["))
     dropped = sum(1 for row in rows if row["ideal"].startswith("["))
@@ -595,8 +609,8 @@ def test_quickstart_config_runs_end_to_end(tmp_path: Path) -> None:
     assert config.model is None  # the embedded default model
     registry = build_registry(plugins=False)
     assert registry.resolve(config.tasks) == [
-        "finance/offline/banking77",
-        "finance/offline/finer_ner",
+        "finance_offline/banking77",
+        "finance_offline/finer_ner",
         "code/humaneval",
     ]
     model = ScriptedModel(
@@ -604,8 +618,8 @@ def test_quickstart_config_runs_end_to_end(tmp_path: Path) -> None:
     )
     result = Executor(config, registry, model=model).run()
     assert {name: outcome.samples for name, outcome in result.outcomes.items()} == {
-        "finance/offline/banking77": 10,
-        "finance/offline/finer_ner": 20,
+        "finance_offline/banking77": 10,
+        "finance_offline/finer_ner": 20,
         "code/humaneval": 5,
     }
     first = model.calls[0]["messages"]
@@ -620,3 +634,61 @@ def test_quickstart_config_runs_end_to_end(tmp_path: Path) -> None:
         "user",
     ]
     assert model.calls[0]["sampling"]["max_tokens"] == 16
+
+
+# --- unparsable replies (issue #10) --------------------------------------------------------------
+
+
+def test_constant_x_model_earns_nothing_on_finer_ner(tmp_path: Path) -> None:
+    """An unparsable reply is wrong, also where the gold has no entities (it used to score 0.49)."""
+    metrics, _ = run(tmp_path, "finance_offline/finer_ner", ScriptedModel(lambda m, t: "x"), fixture=False)
+    assert metrics["reward"]["n"] == 1164
+    assert value(metrics, "reward") <= 0.05
+    assert value(metrics, "unparsable") == 1.0
+    assert value(metrics, "entity_f1") == 0.0
+
+
+FOMC_REPLIES = {
+    "strongly committed": "HAWKISH",
+    "0 to 1/4": "hawkish or dovish",  # a hedge: unparsable
+    "little changed": "NEUTRAL",
+    "Lower interest": "x",  # unparsable
+    "tighter policy": "DOVISH",
+}
+
+
+def test_invalid_wrong_counts_unparsable_replies_as_wrong(tmp_path: Path) -> None:
+    metrics, _ = run(tmp_path, "finance/fomc", answers(FOMC_REPLIES))
+    assert value(metrics, "accuracy") == pytest.approx(2 / 5)
+    assert value(metrics, "reward") == pytest.approx(2 / 5)
+    assert value(metrics, "unparsable") == pytest.approx(2 / 5)
+    gold = ["HAWKISH", "DOVISH", "NEUTRAL", "DOVISH", "HAWKISH"]
+    pred = ["HAWKISH", None, "NEUTRAL", None, "DOVISH"]
+    assert value(metrics, "f1_weighted") == pytest.approx(sk_f1(gold, pred, "weighted"))
+
+
+def test_invalid_drop_leaves_unparsable_replies_out_as_flame_does(tmp_path: Path) -> None:
+    metrics, _ = run(tmp_path, "finance/fomc", answers(FOMC_REPLIES), options={"invalid": "drop"})
+    # FLaME's fomc_evaluate: rows whose label could not be extracted (-1) are removed first
+    gold = ["HAWKISH", "NEUTRAL", "HAWKISH"]
+    pred = ["HAWKISH", "NEUTRAL", "DOVISH"]
+    assert value(metrics, "accuracy") == pytest.approx(2 / 3)
+    assert metrics["accuracy"]["n"] == 3
+    assert value(metrics, "reward") == pytest.approx(2 / 3)
+    assert value(metrics, "unparsable") == pytest.approx(2 / 5)  # still reported over every reply
+    assert value(metrics, "f1_weighted") == pytest.approx(sk_f1(gold, pred, "weighted"))
+    with pytest.raises(Exception, match="invalid must be one of wrong, drop"):
+        run(tmp_path / "bad", "finance/fomc", answers(FOMC_REPLIES), options={"invalid": "skip"})
+
+
+def test_cli_tasks_verbose_shows_metric_and_differences() -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    done = subprocess.run(
+        [sys.executable, "-m", "taskgrove", "tasks", "-v", "finance"], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    blocks = [b for b in done.stdout.split("\n\n") if b.startswith("finance/")]
+    assert len(blocks) == 14
+    for block in blocks:
+        assert "primary metric: " in block and "differences: " in block and "none documented" not in block, block
+    assert "primary metric: f1_weighted" in blocks[0] and "unparsable replies: wrong" in blocks[0]

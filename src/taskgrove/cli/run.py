@@ -32,6 +32,12 @@ def add_cli(subparsers: Any, command: str | None = None) -> None:
     tasks.add_argument(
         "--include-path", "--include_path", dest="include_path", action="append", help="YAML task file or folder"
     )
+    tasks.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="per task: primary metric, handling of unparsable replies, differences from the paper",
+    )
     tasks.set_defaults(handler=_cmd_tasks)
     show = subparsers.add_parser("show", help="print a run's status and metrics")
     show.add_argument("run", help="run id or directory")
@@ -92,11 +98,34 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
     from taskgrove.tasks.builtin import build_registry
 
     registry = build_registry(args.include_path or [])
+    if args.verbose:
+        names = registry.resolve([args.group]) if args.group else registry.supported()
+        for name in names:
+            print("\n".join(_task_details(registry.create(name))))
+        print(f"{len(names)} task(s)")
+        return EXIT_OK
     lines = registry.tree_lines(args.group)
     count = len(registry.resolve([args.group])) if args.group else len(registry)
     print("\n".join(lines))
     print(f"\n{count} task(s)")
     return EXIT_OK
+
+
+def _task_details(task: Any) -> list[str]:
+    """``tasks -v``: a task's summary, primary metric, unparsable handling and differences."""
+    spec = getattr(task, "spec", None)
+    lines = [task.name]
+    summary = (getattr(task, "description", "") or "").strip().splitlines()
+    if summary:
+        lines.append(f"  {summary[0]}")
+    lines.append(f"  primary metric: {task.primary_metric}")
+    if spec is not None:
+        lines.append(f"  metrics: {', '.join(spec.metric_names)}; unparsable replies: {spec.invalid}")
+        differences = (spec.differences or "none documented").strip().splitlines()
+        lines.append(f"  differences: {differences[0]}")
+        lines.extend(f"    {line}" for line in differences[1:])
+    lines.append("")
+    return lines
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
