@@ -27,6 +27,7 @@ from taskgrove.runner.outcome import RunResult, TaskOutcome
 from taskgrove.runner.progress import Progress, make_progress
 from taskgrove.runner.safety import SafetyMixin, raise_duplicates
 from taskgrove.runs.store import RunStore, TaskStore, bulk_loading
+from taskgrove.runs.flame_csv import FlameCsv
 from taskgrove.tasks.builtin import build_registry
 
 ModelFactory = Callable[[RunConfig], Model]
@@ -84,15 +85,19 @@ class Executor(SafetyMixin):
                 raise ConfigError(f"task_config key '{key}' is not among the tasks of this run")
             self._aliases[names[0]] = key
 
-    def _evaluation_source(self) -> dict[str, TaskStore]:
+    def _evaluation_source(self) -> dict[str, TaskStore | FlameCsv]:
         """For evaluate mode: the stored samples of each task, from a run dir or a samples file."""
         assert self.config.file_name or self.config.resume
         path = Path(self.config.file_name or self.config.resume or "")
         if path.is_file():
             if len(self.task_names) != 1:
                 raise ConfigError(f"{path} holds one task's samples; name exactly one task, not {len(self.task_names)}")
+            if path.suffix == ".csv":  # a FLaME inference result file
+                return {self.task_names[0]: FlameCsv(path, self.task_names[0])}
             if path.suffix != ".jsonl":
-                raise ConfigError(f"{path}: evaluate reads taskgrove samples files (.jsonl) or run directories")
+                raise ConfigError(
+                    f"{path}: evaluate reads taskgrove samples files (.jsonl), run directories or FLaME result CSVs"
+                )
             store = TaskStore(path.parent)
             store.samples_path = path
             self._hold_source_around(path.parent)
@@ -103,7 +108,7 @@ class Executor(SafetyMixin):
         run = RunStore.open(path, self.config.output_dir)
         self._hold_source(run)
         self._source_model = run.read_status().get("model")
-        sources = {}
+        sources: dict[str, TaskStore | FlameCsv] = {}
         missing = []
         for name in self.task_names:
             task_store = run.task(name)
@@ -271,10 +276,15 @@ class Executor(SafetyMixin):
             raise_duplicates(duplicates)
         return jobs
 
-    def _rescoring_jobs(self, task: Task, name: str, source: TaskStore, settings: TaskOverrides) -> list[Job]:
-        """One job per stored record (of this task: see ``_checked_source_records``); its replay model
-        is built when the job runs."""
-        records = self._checked_source_records(task, name, source)
+    def _rescoring_jobs(
+        self, task: Task, name: str, source: TaskStore | FlameCsv, settings: TaskOverrides
+    ) -> list[Job]:
+        """One job per stored record (of this task: see ``_checked_source_records``; a FLaME CSV's
+        rows are scored as this task's); its replay model is built when the job runs."""
+        if isinstance(source, FlameCsv):
+            records = source.records(task)
+        else:
+            records = self._checked_source_records(task, name, source)
         if settings.limit is not None:
             records = records[: settings.limit]
         return [

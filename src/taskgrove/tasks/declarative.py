@@ -275,6 +275,10 @@ class DeclarativeTask(Task[Scenario]):
             raise DataError(f"task {self.name}, row {row_id}: reference: {exc}") from None
         return value
 
+    def reference_of(self, row: Mapping[str, Any], value: Any = None, row_id: str = "?") -> Any:
+        """The gold of a data row (with the expand variable's ``value``), as scenarios carry it."""
+        return self._reference(row, {self._expand_var: value} if self._expand_var else {}, row_id)
+
     def _row_choices(self, row: Mapping[str, Any], reference: Any, row_id: str) -> list[str]:
         choices = get_path(row, self.spec.choices_field or "")
         if not isinstance(choices, list) or not choices or not all(isinstance(c, str) for c in choices):
