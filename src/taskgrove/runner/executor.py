@@ -26,8 +26,8 @@ from taskgrove.runner.model import ConfiguredModel, check_model_spec, default_mo
 from taskgrove.runner.outcome import RunResult, TaskOutcome
 from taskgrove.runner.progress import Progress, make_progress
 from taskgrove.runner.safety import SafetyMixin, raise_duplicates
-from taskgrove.runs.store import RunStore, TaskStore, bulk_loading
 from taskgrove.runs.flame_csv import FlameCsv
+from taskgrove.runs.store import RunStore, TaskStore, bulk_loading
 from taskgrove.tasks.builtin import build_registry
 
 ModelFactory = Callable[[RunConfig], Model]
