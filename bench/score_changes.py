@@ -5,7 +5,10 @@ packaged data of the offline tasks) is run with three scripted models:
 
 * ``x``: answers "x" to everything (unparsable everywhere);
 * ``oracle``: answers the gold as the task's few-shot target renders it;
-* ``chatty``: a line of reasoning that mentions a year, then the oracle's answer on the last line.
+* ``chatty``: a line of reasoning that mentions a year, then the oracle's answer on the last line;
+* ``negated``: label tasks "It is not OTHER, it is GOLD."; number tasks "Revenue grew GOLD% in 2019.";
+* ``hedge``: label tasks "GOLD or OTHER"; number tasks "The increase was $GOLD million."
+  (other tasks answer as the oracle does under both).
 
 Run it once per version (PYTHONPATH pointing at that version's src) and compare the JSON::
 
@@ -26,27 +29,40 @@ from typing import Any
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "catalog"
 OFFLINE = {"banking77", "finer_ner"}
-MODELS = ("x", "oracle", "chatty")
+MODELS = ("x", "oracle", "chatty", "negated", "hedge")
 
 
 class Scripted:
-    """A model answering ``reply(last user message)``."""
+    """A model answering by ``style`` from the gold of the item (looked up by its last user message)."""
 
-    def __init__(self, name: str, replies: dict[str, str], style: str) -> None:
+    def __init__(self, name: str, replies: dict[str, str], style: str, labels: list[str], numeric: bool) -> None:
         self.name = name
         self.replies = replies
         self.style = style
+        self.labels = labels
+        self.numeric = numeric
+
+    def _reply(self, gold: str) -> str:
+        other = next((label for label in self.labels if label != gold), "")
+        if self.style == "x":
+            return "x"
+        if self.style == "chatty":
+            return f"Looking at the 2019 figures step by step.\n{gold}"
+        if self.style == "negated" and other:
+            return f"It is not {other}, it is {gold}."
+        if self.style == "hedge" and other:
+            return f"{gold} or {other}"
+        if self.style == "negated" and self.numeric:
+            return f"Revenue grew {gold}% in 2019."
+        if self.style == "hedge" and self.numeric:
+            return f"The increase was ${gold} million."
+        return gold
 
     async def generate(self, messages: list[dict[str, Any]], **_: Any) -> Any:
         from taskgrove.core import Choice
 
         await asyncio.sleep(0)
-        gold = self.replies.get(str(messages[-1]["content"]), "")
-        if self.style == "x":
-            return Choice("x")
-        if self.style == "chatty":
-            return Choice(f"Looking at the 2019 figures step by step.\n{gold}")
-        return Choice(gold)
+        return Choice(self._reply(self.replies.get(str(messages[-1]["content"]), "")))
 
 
 def _imports() -> tuple[Any, Any, Any]:
@@ -98,7 +114,11 @@ def measure() -> dict[str, dict[str, dict[str, float]]]:
                         "task_config": {name: {"options": options, "max_sample_errors": 1000}} if options else {},
                     }
                 )
-                run = Executor(config, registry, model=Scripted(style, replies, style)).run()
+                spec = getattr(task, "spec", None)
+                labels = list(spec.labels or []) if spec is not None else []
+                numeric = spec is not None and spec.parser.name == "number"
+                model = Scripted(style, replies, style, labels, numeric)
+                run = Executor(config, registry, model=model).run()
                 metrics = run.outcomes[name].metrics
             result[key][style] = {m: round(float(v["value"]), 4) for m, v in sorted(metrics.items())}
         print(name, file=sys.stderr)
@@ -112,6 +132,8 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> None:
         for model in MODELS:
             old = before.get(task, {}).get(model, {})
             new = after.get(task, {}).get(model, {})
+            if "parsed" in old:  # renamed: unparsable = 1 - parsed
+                old = {**old, "unparsable": round(1 - old.pop("parsed"), 4)}
             for metric in sorted(set(old) | set(new)):
                 a, b = old.get(metric), new.get(metric)
                 if a != b:

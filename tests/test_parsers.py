@@ -163,6 +163,8 @@ def test_entities_none_and_unparsable():
     for text in ["None", "none.", "No entities", "N/A", "There are no entities in this text.", "[]"]:
         assert parse_entities(text) == [], text
     assert parse_entities("I could not find anything useful") is None
+    assert parse_entities("Let me read the sentence.\nNone") == []  # a final "None" line
+    assert parse_entities("None of these look like names, maybe Apple?") is None
     assert parse_entities("") is None
     assert parse_entities(None) is None
     assert parse_entities("```\nApple - ORG\n```") == [("Apple", "ORG")]

@@ -204,7 +204,8 @@ def parse_entities(text: str | None, *, types: Sequence[str] | None = None) -> l
     typed with another single word (``Apple - PRODUCT``; not after ``:``) is kept with that
     type, so that it counts as a false positive. Without ``types``, a "type" longer than four
     words is taken for prose and skipped.
-    An answer such as "None" or "No entities" gives ``[]``; text with no entity line gives ``None``.
+    An answer such as "None" or "No entities" (the whole reply, or its first or last line when no
+    line names an entity) gives ``[]``; other text with no entity line gives ``None`` (unparsable).
     """
     if text is None:
         return None
@@ -219,7 +220,8 @@ def parse_entities(text: str | None, *, types: Sequence[str] | None = None) -> l
             entities.append(entity)
     if entities:
         return entities
-    return [] if body and _is_none_answer(body.splitlines()[0]) else None
+    lines = [line for line in body.splitlines() if line.strip()]
+    return [] if lines and (_is_none_answer(lines[0]) or _is_none_answer(lines[-1])) else None
 
 
 def _is_none_answer(text: str) -> bool:
