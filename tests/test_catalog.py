@@ -692,3 +692,34 @@ def test_cli_tasks_verbose_shows_metric_and_differences() -> None:
     for block in blocks:
         assert "primary metric: " in block and "differences: " in block and "none documented" not in block, block
     assert "primary metric: f1_weighted" in blocks[0] and "unparsable replies: wrong" in blocks[0]
+
+
+def test_invalid_drop_as_a_run_setting(tmp_path: Path) -> None:
+    config = build_config(
+        {
+            "mode": "run",
+            "tasks": ["finance/fomc"],
+            "output_dir": str(tmp_path),
+            "progress": False,
+            "invalid": "drop",
+            "task_config": {"finance/fomc": {"options": {"source": fixture_source("finance/fomc")}}},
+        }
+    )
+    result = Executor(config, build_registry(plugins=False), model=answers(FOMC_REPLIES)).run()
+    metrics = result.outcomes["finance/fomc"].metrics
+    assert value(metrics, "accuracy") == pytest.approx(2 / 3) and metrics["accuracy"]["n"] == 3
+    # a task's own option wins over the run's
+    config = build_config(
+        {
+            "mode": "run",
+            "tasks": ["finance/fomc"],
+            "output_dir": str(tmp_path / "own"),
+            "progress": False,
+            "invalid": "drop",
+            "task_config": {
+                "finance/fomc": {"invalid": "wrong", "options": {"source": fixture_source("finance/fomc")}}
+            },
+        }
+    )
+    result = Executor(config, build_registry(plugins=False), model=answers(FOMC_REPLIES)).run()
+    assert value(result.outcomes["finance/fomc"].metrics, "accuracy") == pytest.approx(2 / 5)

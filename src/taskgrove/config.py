@@ -38,6 +38,7 @@ class TaskOverrides(_Strict):
     seed: int | None = None
     concurrency: int | None = Field(None, gt=0)
     max_sample_errors: float | None = Field(None, ge=0)
+    invalid: Literal["wrong", "drop"] | None = None
     options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -72,6 +73,11 @@ class RunConfig(_Strict):
     concurrency: int = Field(32, gt=0)
     max_sample_errors: float = Field(
         0.1, ge=0, description="a task fails past this many failed samples: a count (>= 1) or a fraction (< 1)"
+    )
+    invalid: Literal["wrong", "drop"] | None = Field(
+        None,
+        description="unparsable replies: wrong (reward 0, a wrong answer) or drop (left out of the scores, as FLaME "
+        "does for some tasks); default: each task's own setting (wrong unless its spec says otherwise)",
     )
     include_path: list[str] = Field(default_factory=list)
     cache: bool = True

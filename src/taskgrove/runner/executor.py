@@ -215,12 +215,15 @@ class Executor(SafetyMixin):
     async def _run_task(self, name: str, outcome: TaskOutcome) -> None:
         settings = self.config.for_task(name, self._aliases.get(name))
         task = self.registry.create(name)
+        options = dict(settings.options)
+        if settings.invalid is not None and hasattr(type(task), "invalid"):  # tasks that parse replies
+            options.setdefault("invalid", settings.invalid)
         task.configure(
             prompt_format=settings.prompt_format,
             num_fewshot=settings.num_fewshot,
             seed=settings.seed,
             split=settings.split,
-            **settings.options,
+            **options,
         )
         task_store = self.store.task(name)
         kept: list[dict[str, Any]] = []
