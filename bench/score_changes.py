@@ -133,7 +133,7 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> None:
             old = before.get(task, {}).get(model, {})
             new = after.get(task, {}).get(model, {})
             if "parsed" in old:  # renamed: unparsable = 1 - parsed
-                old = {**old, "unparsable": round(1 - old.pop("parsed"), 4)}
+                old = {k: v for k, v in old.items() if k != "parsed"} | {"unparsable": round(1 - old["parsed"], 4)}
             for metric in sorted(set(old) | set(new)):
                 a, b = old.get(metric), new.get(metric)
                 if a != b:

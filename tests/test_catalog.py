@@ -409,6 +409,14 @@ def test_squad_v2_with_unanswerable(tmp_path: Path) -> None:
     metrics, _ = run(tmp_path, "treemark/dissimilar/squad_v2", model, prompt_format="few_shot", num_fewshot=2)
     assert value(metrics, "squad_em") == pytest.approx(2 / 3)
     assert value(metrics, "squad_f1") == pytest.approx((1 + 1 + 2 / 3) / 3)
+    assert value(metrics, "unparsable") == 0.0
+
+
+def test_squad_v2_empty_reply_is_unparsable_not_no_answer(tmp_path: Path) -> None:
+    model = answers({"Which team won": "Broncos", "sang the anthem": "  ", "treaty signed": "1990"})
+    metrics, _ = run(tmp_path, "treemark/dissimilar/squad_v2", model)
+    assert value(metrics, "squad_em") == pytest.approx(2 / 3)  # the empty reply scores 0, not "no answer"
+    assert value(metrics, "unparsable") == pytest.approx(1 / 3)
 
 
 # --- generation tasks ----------------------------------------------------------------------------

@@ -444,13 +444,9 @@ class DeclarativeTask(Task[Scenario]):
         """Parse a reply's ``text`` and score it: the trajectory's reward, metrics and metadata."""
         prediction = self.predict(text, choices)
         metrics: dict[str, Any]
-        if prediction is None:  # unparsable: wrong (reward 0), or left out of every score with invalid: drop
-            dropped = self.invalid == "drop"
-            metrics = {
-                name: math.nan if dropped else float(scorer([None], [reference])[0])
-                for name, scorer in self._sample_metrics
-            }
-            reward = math.nan if dropped else 0.0
+        if prediction is None:  # unparsable: 0 in every per-sample score, or (invalid: drop) in none
+            reward = math.nan if self.invalid == "drop" else 0.0
+            metrics = dict.fromkeys((name for name, _ in self._sample_metrics), reward)
         else:
             metrics = {name: float(scorer([prediction], [reference])[0]) for name, scorer in self._sample_metrics}
             reward = (
