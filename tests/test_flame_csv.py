@@ -94,3 +94,24 @@ def test_csv_errors_are_one_line_usage_errors(tmp_path: Path) -> None:
     assert done.returncode == 2 and "no column(s) actual_labels" in done.stderr and "Traceback" not in done.stderr
     done = evaluate(tmp_path / "b", "finance_offline/banking77", path)
     assert done.returncode == 2 and "FLaME's tasks only" in done.stderr
+
+
+def test_banking77_and_finqa_csvs(tmp_path: Path) -> None:
+    # banking77_inference.py: integer label ids in FLaME's category order
+    path = write_csv(
+        tmp_path / "banking77.csv",
+        ["documents", "llm_responses", "actual_labels", "complete_responses"],
+        [["q0", "activate_my_card", 0, ""], ["q1", "Refund not showing up", 51, ""], ["q2", "age_limit", 53, ""]],
+    )
+    done = evaluate(tmp_path, "finance/banking77", path)
+    assert done.returncode == 0, done.stderr
+    assert metrics_of(tmp_path, "finance/banking77")["accuracy"]["value"] == pytest.approx(2 / 3)
+    # finqa_inference.py: response / actual_label; the gold in the report's units
+    path = write_csv(
+        tmp_path / "finqa.csv",
+        ["context", "response", "actual_label", "complete_responses"],
+        [["c0", "Revenue grew 20% in 2019.", "20%", ""], ["c1", "The increase was $10 million.", "10", ""]],
+    )
+    done = evaluate(tmp_path / "finqa", "finance/finqa", path)
+    assert done.returncode == 0, done.stderr
+    assert metrics_of(tmp_path / "finqa", "finance/finqa")["numeric_match"]["value"] == 1.0
