@@ -37,6 +37,11 @@ def numeric_match(
     With ``percent_equivalent`` the prediction also matches when it equals the reference times
     100 or divided by 100 (12 vs 0.12), a common ambiguity in financial QA. An unparsable or
     missing value never matches.
+
+    The tolerance applies to the scaled candidates too: with ``rel_tol=0.01`` any prediction
+    within 1% of ``100 * reference`` matches, so which number is compared matters. "Revenue grew
+    20% in 2019." once matched a gold of 20 because the parser took the last number, 2019 (within
+    1% of 2000); :mod:`taskgrove.tasks.parse_numbers` now takes the final answer and skips years.
     """
     if rel_tol < 0 or abs_tol < 0:
         raise ValueError("tolerances must be non-negative")
