@@ -17,6 +17,7 @@ from typing import Any
 from taskgrove.core import Task
 from taskgrove.errors import ConfigError, UnknownTaskError
 from taskgrove.names import task_path_parts
+from taskgrove.registry.files import included_files
 from taskgrove.registry.user_code import import_file
 
 TaskFactory = Callable[[], Task]
@@ -109,11 +110,14 @@ class TaskRegistry:
 
     def add_path(self, path: str | Path) -> list[str]:
         """Register the tasks of a file or folder: YAML task specs, and Python files whose
-        ``@register_task`` decorators run on import."""
+        ``@register_task`` decorators run on import.
+
+        Hidden folders and taskgrove's run folders are skipped (:mod:`taskgrove.registry.files`);
+        a Python file that fails to import is a one-line :class:`ConfigError` naming the file."""
         root = Path(path)
         if not root.exists():
             raise ConfigError(f"--include-path {root}: no such file or folder")
-        python_files = [root] if root.suffix == ".py" else sorted(root.rglob("*.py")) if root.is_dir() else []
+        python_files = included_files(root, (".py",))
         added = [self._add_python_file(file) for file in python_files]
         names = [name for group in added for name in group]
         if root.suffix != ".py":
@@ -125,7 +129,7 @@ class TaskRegistry:
     def _spec_entries(self, root: Path) -> Iterable[TaskEntry]:
         if self._spec_loader is not None:
             return self._spec_loader(root)
-        if root.is_dir() and not any(root.rglob("*.y*ml")):
+        if root.is_dir() and not included_files(root, (".yaml", ".yml")):
             return ()
         raise ConfigError(
             f"--include-path {root}: this registry reads no task files; build it with taskgrove.build_registry() "

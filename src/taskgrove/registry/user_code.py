@@ -6,6 +6,7 @@ import hashlib
 import importlib
 import importlib.util
 import sys
+import traceback
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -30,17 +31,25 @@ def import_file(path: str | Path) -> ModuleType:
         spec.loader.exec_module(module)
     except Exception as exc:  # the user's file is at fault: one line naming it, no traceback
         del sys.modules[name]
-        line = next((f" (line {f.lineno})" for f in _frames_in(exc, file)), "")
-        raise ConfigError(f"{path}{line} failed to import: {type(exc).__name__}: {exc}") from exc
+        line = _line_in(exc, file)
+        where = f" (line {line})" if line else ""
+        raise ConfigError(f"{path}{where} failed to import: {type(exc).__name__}: {_one_line(exc)}") from exc
     return module
 
 
-def _frames_in(exc: BaseException, file: Path) -> list[Any]:
-    """The traceback frames of ``exc`` that are in ``file``, innermost first."""
-    import traceback
+def _line_in(exc: BaseException, file: Path) -> int | None:
+    """The line of ``file`` where ``exc`` arose: a syntax error's own line, else the innermost
+    traceback frame in ``file``."""
+    if isinstance(exc, SyntaxError) and exc.filename == str(file) and exc.lineno:
+        return exc.lineno
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(file)]
+    return frames[-1].lineno if frames else None
 
-    frames = traceback.extract_tb(exc.__traceback__)
-    return [f for f in reversed(frames) if f.filename == str(file)]
+
+def _one_line(exc: BaseException) -> str:
+    """The exception's message on one line (a syntax error's bare message), at most 300 characters."""
+    text = exc.msg if isinstance(exc, SyntaxError) and exc.msg else str(exc)
+    return " ".join(text.split())[:300] or "(no message)"
 
 
 def load_object(reference: str) -> Any:
@@ -48,7 +57,13 @@ def load_object(reference: str) -> Any:
     target, sep, attribute = reference.rpartition(":")
     if not sep or not target or not attribute:
         raise ConfigError(f"{reference!r}: expected MODULE:ATTRIBUTE or FILE.py:ATTRIBUTE")
-    module = import_file(target) if target.endswith(".py") else importlib.import_module(target)
+    if target.endswith(".py"):
+        module = import_file(target)
+    else:
+        try:
+            module = importlib.import_module(target)
+        except Exception as exc:
+            raise ConfigError(f"cannot import module {target}: {type(exc).__name__}: {_one_line(exc)}") from exc
     try:
         return getattr(module, attribute)
     except AttributeError:

@@ -23,13 +23,19 @@ class PromptError(TaskgroveError):
 
 
 def make_environment(constants: Mapping[str, Any] | None = None) -> Any:
-    """A Jinja2 environment for task templates: strict undefined, no autoescaping, block-trimming.
+    """A sandboxed Jinja2 environment for task templates: strict undefined, no autoescaping,
+    block-trimming.
 
+    Task files come from anywhere (``--include-path``, shared catalogs), so templates run in
+    Jinja's :class:`~jinja2.sandbox.ImmutableSandboxedEnvironment`: private and dunder attributes
+    (``cycler.__init__.__globals__``...) and methods that mutate data are refused with a
+    :class:`PromptError` naming the template, instead of reaching Python internals.
     ``constants`` become globals visible to every template of the environment.
     """
     import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    env = jinja2.Environment(
+    env = ImmutableSandboxedEnvironment(
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         trim_blocks=True,

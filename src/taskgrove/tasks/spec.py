@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskgrove.errors import ConfigError
 from taskgrove.registry import TaskEntry
+from taskgrove.registry.files import included_files
 
 if TYPE_CHECKING:
     from taskgrove.tasks.declarative import DeclarativeTask
@@ -133,16 +134,11 @@ def _mapping_of(data: Any, file: Path) -> Mapping[str, Any]:
 
 
 def spec_files(root: Path) -> list[Path]:
-    """The task files of a file or folder (recursively, sorted; hidden folders skipped)."""
+    """The task files of a file or folder (recursively, sorted; hidden folders and taskgrove's run
+    folders, whose ``config.yaml`` is no task, skipped)."""
     if root.is_file():
         return [root]
-    return sorted(
-        p
-        for p in root.rglob("*")
-        if p.suffix in SPEC_SUFFIXES
-        and p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
+    return included_files(root, SPEC_SUFFIXES)
 
 
 def load_task_files(path: str | Path, *, origin_prefix: str = "file") -> Iterator[TaskEntry]:
