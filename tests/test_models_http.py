@@ -127,6 +127,10 @@ class ScriptedServer:
         elif model == "always-hang":
             time.sleep(1.0)
             self._ok(handler, body)
+        elif model == "auth-401":
+            self._send(handler, 401, b'{"error": {"message": "Incorrect API key provided: sk-...", "type": "auth"}}')
+        elif model == "forbidden-403":
+            self._send(handler, 403, b'{"error": "this key may not use forbidden-403"}')
         elif model == "echo-auth-400":  # a hostile server that echoes the credentials back
             echoed = json.dumps({"error": f"bad request, you sent {handler.headers.get('Authorization')}"})
             self._send(handler, 400, echoed.encode())
@@ -233,7 +237,8 @@ def test_connection_refused_is_retried_then_fails() -> None:
         port = sock.getsockname()[1]
     model = OpenAICompatibleModel("m", base_url=f"http://127.0.0.1:{port}/v1", max_retries=2, retry_policy=FAST)
     [error] = ask(model, ["q"])
-    assert isinstance(error, ModelError) and "connection error" in str(error) and error.attempts == 3
+    assert isinstance(error, ModelError) and "connection refused" in str(error) and error.attempts == 3
+    assert error.fatal  # refused through every retry by an endpoint that never answered
 
 
 def test_concurrency_is_bounded(server: ScriptedServer) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from taskgrove.core import Choice, Message
+from taskgrove.models.causes import FATAL_STATUS, network_cause, server_message, status_hint
 from taskgrove.models.errors import ModelError
 from taskgrove.models.loopbound import PerLoop
 from taskgrove.models.openai_format import MalformedResponse, parse_completion, request_params, wire_messages
@@ -87,6 +88,9 @@ class OpenAICompatibleModel:
         self.base_url = public_url(url)
         self.cache_identity = f"{self.name}@{self.base_url}"
         self._url = f"{url}/chat/completions"
+        parts = urlsplit(url)
+        self._host = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+        self._answered = False  # the endpoint has returned a completion at least once
         self._timeout = request_timeout
         self._policy = dataclasses.replace(retry_policy or RetryPolicy(), max_retries=max_retries)
         key_env = api_key_env or DEFAULT_KEY_ENV
@@ -113,7 +117,11 @@ class OpenAICompatibleModel:
     async def generate(
         self, messages: list[Message], *, tools: list[dict[str, Any]] | None = None, **sampling: Any
     ) -> Choice:
-        """One chat completion, retried on 429/5xx/timeouts/connection errors/malformed bodies."""
+        """One chat completion, retried on 429/5xx/timeouts/connection errors/malformed bodies.
+
+        Not retried: HTTP 4xx other than 408/409/425/429, a host name that does not resolve, a
+        rejected TLS certificate (:mod:`taskgrove.models.causes`); those raise a
+        :class:`ModelError` with the server's message or the socket error after one attempt."""
         params = Sampling.from_kwargs(sampling)
         payload: dict[str, Any] = {"model": self.model, "messages": wire_messages(messages), **request_params(params)}
         if tools:
@@ -135,27 +143,46 @@ class OpenAICompatibleModel:
         except httpx.TimeoutException:
             raise TransientError(f"timed out after {self._timeout:g}s") from None
         except httpx.TransportError as exc:
-            raise TransientError(f"connection error ({type(exc).__name__})") from None
+            raise self._transport_failure(exc) from None
         status = response.status_code
         if is_retryable_status(status):
             raise TransientError(
-                f"HTTP {status} {response.reason_phrase}".rstrip(),
+                f"HTTP {status} {response.reason_phrase} from {self.base_url}: {self._server_message(response)}",
                 status=status,
                 retry_after=parse_retry_after(response.headers.get("retry-after")),
             )
         if status >= 400:
+            hint = status_hint(status)
             raise ModelError(
-                f"{self.name}: HTTP {status} {response.reason_phrase} from {self.base_url}: {self._scrub(response.text[:500])}",
+                f"{self.name}: HTTP {status} {response.reason_phrase} from {self.base_url}"
+                + (f" ({hint})" if hint else "")
+                + f": {self._server_message(response)}",
                 model=self.name,
                 status=status,
                 attempts=1,
+                fatal=status in FATAL_STATUS,
             )
         try:
-            return parse_completion(response.json(), latency_s=0.0)
+            choice = parse_completion(response.json(), latency_s=0.0)
         except (ValueError, MalformedResponse) as exc:
             raise TransientError(
                 f"malformed response body (HTTP {status}): {type(exc).__name__}", status=status
             ) from None
+        self._answered = True
+        return choice
+
+    def _transport_failure(self, exc: Exception) -> Exception:
+        """The root cause of a failed connection: not retried when no retry can fix it."""
+        cause = network_cause(exc, host=self._host)
+        if cause is None:
+            return TransientError(f"connection error ({type(exc).__name__}: {exc or 'no detail'})")
+        if not cause.retryable:
+            return ModelError(f"{self.name}: {cause.text}", model=self.name, attempts=1, fatal=True)
+        return TransientError(cause.text, fatal_when_exhausted=cause.kind == "refused" and not self._answered)
+
+    def _server_message(self, response: httpx.Response) -> str:
+        """The server's own error message, one line, the key scrubbed."""
+        return self._scrub(server_message(response.text)) or "(empty body)"
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._key.reveal(), "***") if self._key else text

@@ -29,11 +29,20 @@ def is_retryable_status(status: int) -> bool:
 class TransientError(Exception):
     """One attempt failed in a way another attempt may fix."""
 
-    def __init__(self, detail: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        fatal_when_exhausted: bool = False,
+    ) -> None:
+        """``fatal_when_exhausted`` marks the final :class:`ModelError` fatal if this is the last failure."""
         super().__init__(detail)
         self.detail = detail
         self.status = status
         self.retry_after = retry_after
+        self.fatal_when_exhausted = fatal_when_exhausted
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +93,8 @@ async def call_with_retries(
     """Run ``attempt`` until it returns, retrying on :class:`TransientError`.
 
     Each attempt holds one slot of ``semaphore``; waits between attempts do not. Any other
-    exception propagates at once. After the last retry a :class:`ModelError` is raised.
+    exception (a :class:`ModelError` for what no retry can fix) propagates at once, untried
+    again. After the last retry a :class:`ModelError` carrying the last failure's cause is raised.
     """
     retries = 0
     while True:
@@ -99,6 +109,7 @@ async def call_with_retries(
                 model=model,
                 status=failure.status,
                 attempts=retries + 1,
+                fatal=failure.fatal_when_exhausted,
             ) from None
         wait = policy.delay(retries, failure.retry_after)
         logger.info("%s: %s; retry %d/%d in %.2fs", model, failure.detail, retries + 1, policy.max_retries, wait)

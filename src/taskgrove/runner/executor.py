@@ -334,8 +334,8 @@ class Executor(SafetyMixin):
                     completed.append(record)
                 else:
                     failures.append(record["error"])
-                    if len(failures) > max_failed:
-                        stopping = True
+                    if len(failures) > max_failed or (record["error"].get("fatal") and not completed):
+                        stopping = True  # past the budget, or a cause every sample would repeat
                         return
 
         writer = task_store.writer()
@@ -354,6 +354,12 @@ class Executor(SafetyMixin):
             writer.close()
             bar.close()
         outcome.failed_samples = len(failures)
+        fatal = next((f for f in failures if f.get("fatal")), None)
+        if fatal is not None and not completed:
+            raise TaskFailed(
+                f"{fatal['type']}: {fatal['message']} (every request to this model would fail the same way; "
+                f"stopped after {outcome.samples} of {total} samples)"
+            )
         if len(failures) > max_failed:
             first = failures[0]
             raise TaskFailed(

@@ -40,11 +40,8 @@ def build_record(
             output["logs"] = trajectory.logs
         outputs.append(output)
     if error is None and not trajectories:
-        error = RuntimeError(
-            "every rollout of this scenario failed"
-            if group is not None and group.exceptions
-            else "task.run returned no trajectories"
-        )
+        error = _all_rollouts_failed(group.exceptions) if group is not None and group.exceptions else None
+        error = error or RuntimeError("task.run returned no trajectories")
     record: dict[str, Any] = {
         "id": sample_id,
         "index": index,
@@ -122,5 +119,22 @@ def _mean_metrics(trajectories: list[Trajectory]) -> dict[str, Any]:
     return merged
 
 
-def _describe(error: BaseException) -> dict[str, str]:
-    return {"type": type(error).__name__, "message": str(error)}
+def _all_rollouts_failed(exceptions: list[BaseException]) -> BaseException:
+    """The sample's error when every rollout failed: the rollouts' error itself when they all failed
+    the same way (so the root cause, e.g. a host that does not resolve, is the sample's error),
+    else a summary naming the first."""
+    first = exceptions[0]
+    if all(type(e) is type(first) and str(e) == str(first) for e in exceptions):
+        return first
+    return RuntimeError(
+        f"every rollout of this scenario failed ({len(exceptions)}); first: {type(first).__name__}: {first}"
+    )
+
+
+def _describe(error: BaseException) -> dict[str, Any]:
+    """``{"type", "message"}``, plus ``"fatal": true`` for an error every further request would repeat
+    (:class:`taskgrove.models.ModelError` with ``fatal``)."""
+    described: dict[str, Any] = {"type": type(error).__name__, "message": str(error)}
+    if getattr(error, "fatal", False) is True:
+        described["fatal"] = True
+    return described
