@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -99,7 +101,7 @@ class OpenAICompatibleModel:
             raise ModelError(f"{self.name}: no API key: set the environment variable {key_env}")
         self._key = _Secret(key) if key else None
         self._concurrency = concurrency
-        self._loop_state: PerLoop[tuple[httpx.AsyncClient, asyncio.Semaphore]] = PerLoop(self._new_loop_state)
+        self._loop_state: PerLoop[_ClientPool] = PerLoop(self._new_loop_state)
 
     def __repr__(self) -> str:
         return f"OpenAICompatibleModel(name={self.name!r}, base_url={self.base_url!r})"
@@ -107,12 +109,8 @@ class OpenAICompatibleModel:
     def __reduce__(self) -> Any:
         raise TypeError(f"{type(self).__name__} holds a live HTTP client and is not serialisable")
 
-    def _new_loop_state(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
-        import httpx
-
-        limits = httpx.Limits(max_connections=self._concurrency, max_keepalive_connections=self._concurrency)
-        client = httpx.AsyncClient(timeout=httpx.Timeout(self._timeout), limits=limits, trust_env=False)
-        return client, asyncio.Semaphore(self._concurrency)
+    def _new_loop_state(self) -> _ClientPool:
+        return _ClientPool(self._concurrency, self._timeout)
 
     async def generate(
         self, messages: list[Message], *, tools: list[dict[str, Any]] | None = None, **sampling: Any
@@ -126,20 +124,21 @@ class OpenAICompatibleModel:
         payload: dict[str, Any] = {"model": self.model, "messages": wire_messages(messages), **request_params(params)}
         if tools:
             payload["tools"] = tools
-        client, semaphore = self._loop_state.get()
+        pool = self._loop_state.get()
         started = time.perf_counter()
         choice = await call_with_retries(
-            lambda: self._attempt(client, payload), policy=self._policy, semaphore=semaphore, model=self.name
+            lambda: self._attempt(pool, payload), policy=self._policy, semaphore=pool.semaphore, model=self.name
         )
         choice.latency_s = time.perf_counter() - started
         return choice
 
-    async def _attempt(self, client: httpx.AsyncClient, payload: dict[str, Any]) -> Choice:
+    async def _attempt(self, pool: _ClientPool, payload: dict[str, Any]) -> Choice:
         import httpx
 
         headers = {"Authorization": f"Bearer {self._key.reveal()}"} if self._key else {}
         try:
-            response = await client.post(self._url, json=payload, headers=headers)
+            with pool.client() as client:
+                response = await client.post(self._url, json=payload, headers=headers)
         except httpx.TimeoutException:
             raise TransientError(f"timed out after {self._timeout:g}s") from None
         except httpx.TransportError as exc:
@@ -189,6 +188,48 @@ class OpenAICompatibleModel:
 
     async def aclose(self) -> None:
         """Close this loop's HTTP client."""
-        state = self._loop_state.pop_current()
-        if state is not None:
-            await state[0].aclose()
+        pool = self._loop_state.pop_current()
+        if pool is not None:
+            await pool.aclose()
+
+
+class _ClientPool:
+    """The HTTP clients of one event loop: ``concurrency`` clients of one connection each, and a
+    semaphore letting at most ``concurrency`` requests run, so each request has a client (and its
+    kept-alive connection) to itself.
+
+    One shared client would do, but httpcore's pool (1.0.9) hands an idle HTTP/1.1 connection to
+    every request queued in the same pass, the losers retry, and each pass walks all connections
+    (encode/httpcore#1035, open): with 256 connections a request cost ~13 pool passes and the client
+    spent most of its time there. With one connection per client no two requests meet in a pool.
+    """
+
+    def __init__(self, concurrency: int, timeout: float) -> None:
+        import ssl
+
+        import certifi
+        import httpx
+
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        context = ssl.create_default_context(cafile=certifi.where())  # one CA load, not one per client
+        self.clients = [
+            httpx.AsyncClient(timeout=httpx.Timeout(timeout), limits=limits, trust_env=False, verify=context)
+            for _ in range(concurrency)
+        ]
+        self.idle = list(range(concurrency))  # a stack: the most recently used (warm) connection first
+        self.semaphore = asyncio.Semaphore(concurrency)
+
+    @contextlib.contextmanager
+    def client(self) -> Iterator[httpx.AsyncClient]:
+        """A client no other request is using (call only while holding :attr:`semaphore`)."""
+        if not self.idle:
+            raise RuntimeError("more requests in flight than clients: the semaphore was not held")
+        index = self.idle.pop()
+        try:
+            yield self.clients[index]
+        finally:
+            self.idle.append(index)
+
+    async def aclose(self) -> None:
+        for client in self.clients:
+            await client.aclose()
