@@ -265,7 +265,9 @@ def _measure(url: str, samples: int, concurrency: int, timeout: float) -> dict[s
     command = [sys.executable, __file__, "--client", "--url", url, "--samples", str(samples)]
     command += ["--concurrency", str(concurrency)]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=os.environ.copy())
+        done = subprocess.run(
+            command, check=False, capture_output=True, text=True, timeout=timeout, env=os.environ.copy()
+        )
     except subprocess.TimeoutExpired:
         return {"samples": samples, "ok": False, "failure": f"did not finish in {timeout:g}s"}
     lines = done.stdout.strip().splitlines()
