@@ -18,6 +18,7 @@ samples beyond the records themselves shows up as a ratio well above 1.
 
     python bench/bench_load.py                       # 10,000 (baseline) and 100,000 samples
     python bench/bench_load.py --sizes 1000          # a quick one
+    python bench/bench_load.py --baseline-pool 5000  # the former single shared httpx client vs now
     python bench/bench_load.py --serve --seed 1      # only the server (prints its port)
 
 Bounded: each size stops by itself (a run that has not finished in --timeout seconds is killed and
@@ -254,16 +255,39 @@ def run_load(base_url: str, samples: int, concurrency: int, folder: Path) -> dic
     return report
 
 
+class SharedPool:
+    """The baseline for ``--baseline-pool``: what the backend did before, one httpx client whose
+    pool holds all ``concurrency`` connections (same interface as ``openai_http._ClientPool``)."""
+
+    def __init__(self, concurrency: int, timeout: float) -> None:
+        import httpx
+
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        self.shared = httpx.AsyncClient(timeout=httpx.Timeout(timeout), limits=limits, trust_env=False)
+        self.semaphore = asyncio.Semaphore(concurrency)
+
+    @contextlib.contextmanager
+    def client(self) -> Any:
+        yield self.shared
+
+    async def aclose(self) -> None:
+        await self.shared.aclose()
+
+
 def _client(args: argparse.Namespace) -> int:
+    if args.pool == "shared":
+        from taskgrove.models import openai_http
+
+        openai_http._ClientPool = SharedPool  # type: ignore[misc,assignment]
     with tempfile.TemporaryDirectory(prefix="taskgrove-load-") as tmp:
         report = run_load(args.url, args.samples, args.concurrency, Path(tmp))
     print(json.dumps(report), flush=True)
     return 0 if report["ok"] else 1
 
 
-def _measure(url: str, samples: int, concurrency: int, timeout: float) -> dict[str, Any]:
+def _measure(url: str, samples: int, concurrency: int, timeout: float, pool: str = "split") -> dict[str, Any]:
     command = [sys.executable, __file__, "--client", "--url", url, "--samples", str(samples)]
-    command += ["--concurrency", str(concurrency)]
+    command += ["--concurrency", str(concurrency), "--pool", pool]
     try:
         done = subprocess.run(
             command, check=False, capture_output=True, text=True, timeout=timeout, env=os.environ.copy()
@@ -282,6 +306,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=256)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per size")
+    parser.add_argument(
+        "--baseline-pool",
+        type=int,
+        metavar="N",
+        help="instead: N samples with one shared httpx client (the former backend) vs the current one, side by side",
+    )
+    parser.add_argument("--pool", default="split", help=argparse.SUPPRESS)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -295,9 +326,12 @@ def main(argv: list[str] | None = None) -> int:
 
     server = ServerProcess(args.seed)
     reports = []
+    runs = [(size, "split") for size in args.sizes]
+    if args.baseline_pool:
+        runs = [(args.baseline_pool, pool) for pool in ("shared", "split", "shared", "split")]
     try:
-        for size in args.sizes:
-            report = _measure(server.url, size, args.concurrency, args.timeout)
+        for size, pool in runs:
+            report = {"pool": pool, **_measure(server.url, size, args.concurrency, args.timeout, pool)}
             reports.append(report)
             print(json.dumps(report), flush=True)
     finally:
@@ -317,9 +351,22 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{r['samples']:>8} {'yes' if r['ok'] else 'NO':>3} {r['missing']:>5} {r['duplicated']:>4} "
             f"{r['errors']:>4} {r['seconds']:>8} {r['samples_per_s']:>10} {r['cpu_s']:>12} {r['peak_rss_mib']:>13}"
+            + (
+                f"  {'one shared httpx client' if r['pool'] == 'shared' else 'one client per slot'}"
+                if args.baseline_pool
+                else ""
+            )
         )
     good = [r for r in reports if "failure" not in r]
-    if len(good) >= 2:
+    if args.baseline_pool and len(good) == len(reports):
+        shared = [r for r in good if r["pool"] == "shared"]
+        mine = [r for r in good if r["pool"] == "split"]
+        cpu = sum(r["cpu_s"] for r in shared) / sum(r["cpu_s"] for r in mine)
+        wall = sum(r["seconds"] for r in shared) / sum(r["seconds"] for r in mine)
+        print(
+            f"one shared httpx client / one client per concurrency slot: client CPU {cpu:.2f}x, wall time {wall:.2f}x"
+        )
+    elif len(good) >= 2:
         small, large = good[0], good[-1]
         growth = (large["peak_rss_mib"] - small["peak_rss_mib"]) * 2**20 / (large["samples"] - small["samples"])
         print(
