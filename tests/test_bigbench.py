@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -272,12 +271,9 @@ needs_real_data = pytest.mark.skipif(read_bigbench_index(REAL) is None, reason=f
 
 
 @needs_real_data
-def test_real_subtree_registers_quickly_and_a_real_task_runs(tmp_path: Path) -> None:
+def test_real_subtree_registers_and_a_real_task_runs(tmp_path: Path) -> None:
     registry = new_registry()
-    started = time.perf_counter()
-    names = register(registry, REAL)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 0.3, f"registering {len(names)} BIG-bench tasks took {elapsed:.3f}s"
+    names = register(registry, REAL)  # its speed: bench/hot_paths.py
     assert len(names) > 900
     assert registry.resolve(["navigate"]) == ["bigbench/logical_reasoning/navigate"]
     assert len(registry.resolve(["bigbench/mathematics/arithmetic"])) == 20

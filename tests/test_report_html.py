@@ -2,7 +2,6 @@
 
 import json
 import re
-import time
 
 import pytest
 
@@ -184,15 +183,13 @@ def test_sample_rows_flatten_messages_and_clip():
     assert failed[1] == '[scenario]\n{"q":"say 8"}'  # no messages: the scenario stands in for the input
 
 
-def test_twenty_thousand_samples_render_in_a_few_seconds(tmp_path):
+def test_twenty_thousand_samples_render(tmp_path):
+    # how fast: bench/hot_paths.py
     tasks = {f"big/g{i % 2}/t{i}": FakeTask(bernoulli(4000, 0.6, i), long_text="Some context. " * 30) for i in range(5)}
     run = write_run(tmp_path, "r20k", "m", tasks)
-    started = time.perf_counter()
     assert main(["report", str(run), "--html", str(tmp_path / "big")]) == 0
-    seconds = time.perf_counter() - started
     page = (tmp_path / "big" / "index.html").read_text()
     assert len(samples_of(page)["rows"]) == 20000
-    assert seconds < 8, f"rendering 20,000 samples took {seconds:.1f}s"
 
 
 def test_no_samples_option(treemark):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -407,31 +406,6 @@ def test_multiple_choice_scores_the_choices_and_maps_them_to_labels(data: Path) 
     assert forced.metadata == {"prediction": "neg"}
     with pytest.raises(ConfigError, match="mc_scoring must be one of"):
         task.configure(mc_scoring="sometimes")
-
-
-def test_run_overhead_is_small(data: Path, tmp_path: Path) -> None:
-    rows = tmp_path / "many.jsonl"
-    rows.write_text("".join(json.dumps({"text": f"s{i}", "label": i % 2}) + "\n" for i in range(5000)))
-    task = configured(spec_data(data), source=f"file:{rows}")
-    scenarios = list(task.get_dataset("test"))
-    reply = Choice("pos")
-
-    class Instant:
-        name = "instant"
-
-        async def generate(self, messages: Any, **kw: Any) -> Choice:
-            return reply
-
-    model = Instant()
-
-    async def run_all() -> None:
-        for scenario in scenarios:
-            await task.run(model, scenario)
-
-    began = time.perf_counter()
-    asyncio.run(run_all())
-    per_sample = (time.perf_counter() - began) / len(scenarios)
-    assert per_sample < 200e-6, f"{per_sample * 1e6:.1f} us per sample"
 
 
 # --- transforms -----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from taskgrove.train.examples import IGNORE, answer_loss, collate, encode_exampl
 FIXTURES = Path(__file__).parent / "fixtures" / "train"
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
+pytestmark = pytest.mark.slow  # loads the embedded model and trains
 
 
 @pytest.fixture(scope="module")

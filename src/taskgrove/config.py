@@ -91,6 +91,10 @@ class RunConfig(_Strict):
     request_timeout: float = Field(60.0, gt=0)
     max_retries: int = Field(5, ge=0)
     progress: bool = True
+    html_report: bool = Field(
+        False, description="after a command-line run, write the HTML report to <run dir>/report/index.html"
+    )
+    next_step: str | None = Field(None, description="a line the command line prints at the end of the run")
     task_config: dict[str, TaskOverrides] = Field(default_factory=dict)
 
     @field_validator("tasks", "include_path", mode="before")

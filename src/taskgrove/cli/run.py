@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -91,7 +92,21 @@ def _execute(args: argparse.Namespace, mode: str | None) -> int:
         exc.args = (redact_text(str(exc)),)
         raise
     print_summary(result.store.root)
+    if config.html_report:
+        print(f"HTML report: {write_run_report(Path(result.store.root))}")
+    if config.next_step:
+        print(f"next: {config.next_step}")
     return EXIT_OK
+
+
+def write_run_report(run_dir: Path) -> Path:
+    """Write the HTML report of one run to ``<run_dir>/report/index.html`` and return its path."""
+    from taskgrove.report.collect import load_runs
+    from taskgrove.report.html import HtmlOptions, write_html
+    from taskgrove.report.leaderboard import build_leaderboard
+
+    board = build_leaderboard(load_runs([(run_dir, None)]))
+    return Path(write_html(board, run_dir / "report", None, HtmlOptions(title=f"taskgrove run {run_dir.name}")))
 
 
 def _cmd_tasks(args: argparse.Namespace) -> int:
