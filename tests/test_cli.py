@@ -120,3 +120,29 @@ def test_help_and_tasks_do_not_import_heavy_libraries(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_html_report_and_next_step_options(tmp_path):
+    result = taskgrove(
+        "run",
+        "--tasks",
+        "core/count",
+        "--run-id",
+        "r1",
+        "--html-report",
+        "--next-step",
+        "train on the tree: see the README",
+        *INCLUDE,
+        *MODEL,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    page = tmp_path / "results" / "r1" / "report" / "index.html"
+    assert page.is_file() and "core/count" in page.read_text()
+    assert result.stdout.splitlines()[-2:] == [
+        f"HTML report: {Path('results/r1/report/index.html')}",
+        "next: train on the tree: see the README",
+    ]
+    plain = taskgrove("run", "--tasks", "core/count", "--run-id", "r2", *INCLUDE, *MODEL, cwd=tmp_path)
+    assert plain.returncode == 0 and not (tmp_path / "results" / "r2" / "report").exists()
+    assert "HTML report" not in plain.stdout and "next:" not in plain.stdout
