@@ -122,8 +122,10 @@ def html_report(work: Path) -> tuple[float, float]:
 
 
 def bigbench_registration() -> tuple[float, float] | None:
-    from taskgrove.tasks.bigbench import default_bigbench_root, read_bigbench_index, register
+    from taskgrove.tasks.bigbench import register
     from taskgrove.tasks.builtin import build_registry, new_registry
+    from taskgrove.tasks.sources.bigbench_index import read_bigbench_index
+    from taskgrove.tasks.sources.bigbench_rows import default_bigbench_root
 
     root = default_bigbench_root()
     if read_bigbench_index(root) is None:
