@@ -75,7 +75,9 @@ def add_cli(subparsers: Any) -> None:
     compare = subparsers.add_parser(
         "compare",
         help="paired per-task differences between two runs, with significance",
-        description="B - A per task over samples matched by id: paired bootstrap 95% CI and p-value, McNemar exact and mid-p for 0/1 scores.",
+        description="B - A per task over samples matched by id: paired bootstrap 95% CI and p-value, McNemar exact and mid-p for 0/1 scores; "
+        "then every node of the task tree (leaves and groups pooling their tasks' items) with paired bootstrap p, "
+        "Benjamini-Hochberg q and a verdict.",
     )
     compare.add_argument("run_a", metavar="RUN_A")
     compare.add_argument("run_b", metavar="RUN_B")
@@ -85,6 +87,12 @@ def add_cli(subparsers: Any) -> None:
         "--resamples", type=int, default=10000, metavar="N", help="paired bootstrap resamples (default 10000)"
     )
     compare.add_argument("--seed", type=int, default=0)
+    compare.add_argument(
+        "--view",
+        choices=("both", "tasks", "nodes"),
+        default="both",
+        help="per-task table, the tree of every node with BH-adjusted q-values ('what really moved'), or both",
+    )
     compare.add_argument("--output-dir", "--output_dir", dest="output_dir", default="results")
     compare.set_defaults(handler=run_compare)
 
@@ -181,6 +189,7 @@ def run_compare(args: argparse.Namespace) -> int:
     """``taskgrove compare RUN_A RUN_B``."""
     from taskgrove.report.collect import load_runs
     from taskgrove.report.compare import compare_runs, render_comparison
+    from taskgrove.report.nodes import compare_nodes, render_with_nodes
 
     if args.resamples < 1:
         raise ConfigError("--resamples must be at least 1")
@@ -189,5 +198,10 @@ def run_compare(args: argparse.Namespace) -> int:
     )
     comparison = compare_runs(run_a, run_b, n_resamples=args.resamples, seed=args.seed)
     width, color = _terminal() if not args.output else (None, False)
-    _emit(render_comparison(comparison, args.format, width=width, color=color), args.output)
+    if args.view == "tasks":
+        text = render_comparison(comparison, args.format, width=width, color=color)
+    else:
+        nodes = compare_nodes(comparison, n_resamples=args.resamples, seed=args.seed)
+        text = render_with_nodes(comparison, nodes, args.format, tasks=args.view == "both", width=width, color=color)
+    _emit(text, args.output)
     return 0

@@ -8,6 +8,9 @@ Everything is deterministic for a given ``seed``. numpy is imported inside the f
 * :func:`paired_bootstrap` — the difference of means of two runs on the same items, resampling
   items (pairs), with a percentile interval and a two-sided p-value from the bootstrap
   distribution shifted to the null (difference 0).
+* :func:`stratified_paired_bootstrap` — the same for a group of tasks: the size-weighted (pooled)
+  mean difference, resampling pairs within each task (task sizes stay fixed).
+* :func:`benjamini_hochberg` — BH step-up adjusted p-values (q-values) across many tests.
 * :func:`mcnemar` — exact two-sided McNemar test and its mid-p variant from the discordant
   pair counts, in exact integer arithmetic (``math.comb``-style recurrence), no scipy.
 """
@@ -129,6 +132,83 @@ def paired_bootstrap(
         p_value=p_value,
         n_resamples=n_resamples,
     )
+
+
+def stratified_paired_bootstrap(
+    tasks: Sequence[tuple[Sequence[float], Sequence[float]]],
+    n_resamples: int = 10000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> PairedResult:
+    """Pooled difference ``mean(b) - mean(a)`` over the pairs of several tasks, resampled within each task.
+
+    Each task is a pair of equal-length sequences (its matched items in A and B). Every item weighs
+    the same, so a task weighs by its number of pairs (the report's size-weighted group score). The
+    pairs of each task are resampled with replacement within the task, the interval is the percentile
+    interval of the pooled resampled difference and the p-value is that of :func:`paired_bootstrap`
+    (with one task the result is identical to :func:`paired_bootstrap`).
+    """
+    import numpy as np
+
+    if not tasks:
+        raise ValueError("no tasks")
+    diffs = []
+    for a, b in tasks:
+        xa = np.asarray(a, dtype=np.float64).ravel()
+        xb = np.asarray(b, dtype=np.float64).ravel()
+        if xa.size != xb.size:
+            raise ValueError(f"paired values must have equal lengths, got {xa.size} and {xb.size}")
+        if xa.size == 0:
+            raise ValueError("every task needs at least one pair")
+        diffs.append((xa, xb, xb - xa))
+    if len(tasks) == 1:
+        return paired_bootstrap(tasks[0][0], tasks[0][1], n_resamples=n_resamples, seed=seed, confidence=confidence)
+    all_a = np.concatenate([d[0] for d in diffs])
+    all_b = np.concatenate([d[1] for d in diffs])
+    all_d = all_b - all_a
+    observed = float(all_d.mean())
+    if all_d.min() == all_d.max():
+        low = high = observed
+        p_value = 1.0 if observed == 0 else 1.0 / (1 + n_resamples)
+    else:
+        rng = np.random.default_rng(seed)
+        stats = np.zeros(n_resamples)
+        for _, _, d in diffs:
+            weight = d.size / all_d.size
+            stats += weight * (d[0] if d.min() == d.max() else resampled_means(d, n_resamples, rng))
+        low, high = percentile_interval(stats, confidence)
+        extreme = int(np.count_nonzero(np.abs(stats - observed) >= abs(observed) - 1e-12))
+        p_value = min(1.0, (1 + extreme) / (1 + n_resamples))
+    return PairedResult(
+        n=int(all_d.size),
+        mean_a=float(all_a.mean()),
+        mean_b=float(all_b.mean()),
+        diff=observed,
+        ci_low=low,
+        ci_high=high,
+        p_value=p_value,
+        n_resamples=n_resamples,
+    )
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
+    """Benjamini–Hochberg adjusted p-values (q-values), in the order given.
+
+    With the ``m`` p-values sorted ascending, ``q_(i) = min_{j >= i} min(1, m * p_(j) / j)``;
+    rejecting every test with ``q <= alpha`` controls the false discovery rate at ``alpha``
+    (independent or positively dependent tests).
+    """
+    m = len(p_values)
+    if any(not (0.0 <= p <= 1.0) for p in p_values):
+        raise ValueError("p-values must lie in [0, 1]")
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 1.0
+    for rank in range(m, 0, -1):
+        index = order[rank - 1]
+        running = min(running, m * p_values[index] / rank)
+        adjusted[index] = min(1.0, running)
+    return adjusted
 
 
 @dataclass(frozen=True)
