@@ -55,11 +55,20 @@ def peft_reference(base, adapters, method, weights, density=None):
     model = transformers.AutoModelForCausalLM.from_pretrained(base)
     peft_model = peft.PeftModel.from_pretrained(model, str(adapters[0]), adapter_name="x0")
     peft_model.load_adapter(str(adapters[1]), adapter_name="x1")
+    torch.manual_seed(0)  # dare_ties drops at random; merge_adapters seeds torch with its seed (0)
     peft_model.add_weighted_adapter(["x0", "x1"], weights, "merged", combination_type=method, density=density)
     return peft.get_peft_model_state_dict(peft_model, adapter_name="merged")
 
 
-@pytest.mark.parametrize(("method", "weights", "density"), [("linear", [0.7, 0.3], None), ("ties", [1.0, 1.0], 0.5)])
+@pytest.mark.parametrize(
+    ("method", "weights", "density"),
+    [
+        ("linear", [0.7, 0.3], None),
+        ("ties", [1.0, 1.0], 0.5),
+        ("dare_ties", [1.0, 1.0], 0.5),
+        ("svd", [0.5, 0.5], None),
+    ],
+)
 def test_merged_adapter_equals_peft_result(tiny, tmp_path, method, weights, density):
     base, adapters = tiny
     out = merge_adapters(adapters, method, tmp_path / "merged", weights=weights, density=density)
