@@ -206,3 +206,16 @@ def test_report_tasks_only_in_some_runs(tmp_path):
     b = write_run(tmp_path, "b", "m2", {"x/two": FakeTask([1, 1])})
     page = render_html(build_leaderboard(load_runs([(a, None), (b, None)]))).decode()
     assert page.count('<td class="status">missing') == 2  # each run lacks the other's task in the score table
+
+
+def test_merged_models_are_a_fourth_kind(treemark, tmp_path):
+    runs, _ = treemark
+    specs = [(p, label) for label, p in runs.items()] + [(runs["single_sst2_lora8"], "merged_ties_lora8")]
+    comparison = comparison_from_runs(load_runs(specs))
+    assert [m.kind for m in comparison.models] == ["base", "single", "multi", "merged"]
+    assert infer_kind("merged_ties_LoRA_8") == "merged"
+    out = tmp_path / "merged"
+    args = ["report", "--html", str(out)] + [f"--label={label}={path}" for path, label in specs]
+    assert main(args) == 0
+    page = (out / "index.html").read_text()
+    assert 'data-rows="4"' in page and "1 merged" in page

@@ -1,6 +1,7 @@
 """`taskgrove merge`: the merged adapter equals PEFT's own add_weighted_adapter result on tiny weights."""
 
 import json
+import shutil
 
 import pytest
 
@@ -119,3 +120,52 @@ def test_usage_errors_create_nothing(tiny, tmp_path, capsys):
         assert not out.exists()
     with pytest.raises(ConfigError, match="not empty"):
         merge_adapters(adapters, "linear", adapters[0])
+
+
+def test_train_compare_merged_entry_reuses_and_redoes(tiny, tmp_path):
+    from taskgrove.train.evaluate import ModelEntry
+    from taskgrove.train.merge import merged_entry
+
+    _, adapters = tiny
+    singles = []
+    for i, adapter in enumerate(adapters):  # copies, so that one can be "retrained" below
+        copy = tmp_path / f"single_t{i}_LoRA_4"
+        shutil.copytree(adapter, copy)
+        singles.append(ModelEntry(copy.name, "single", copy, str(tiny[0]), "LoRA_4", [f"g/t{i}"]))
+    entry = merged_entry(singles, "ties", tmp_path, "LoRA_4")
+    assert (entry.label, entry.kind, entry.config, entry.trained_on) == (
+        "merged_ties_LoRA_4",
+        "merged",
+        "LoRA_4",
+        ["g/t0", "g/t1"],
+    )
+    weights = entry.path / "adapter_model.safetensors"
+    first = safetensors_torch.load_file(str(weights))
+    stamp = weights.stat().st_mtime_ns
+    assert merged_entry(singles, "ties", tmp_path, "LoRA_4").path == entry.path
+    assert weights.stat().st_mtime_ns == stamp  # same adapters: reused, not merged again
+    retrained = {
+        k: v * 2 for k, v in safetensors_torch.load_file(str(singles[1].path / "adapter_model.safetensors")).items()
+    }
+    safetensors_torch.save_file(retrained, str(singles[1].path / "adapter_model.safetensors"))
+    merged_entry(singles, "ties", tmp_path, "LoRA_4")
+    again = safetensors_torch.load_file(str(weights))
+    assert any(not torch.equal(again[k], first[k]) for k in first)  # a changed adapter: merged again
+    with pytest.raises(ConfigError, match="not adapters: base"):
+        merged_entry([ModelEntry("base", "base", None)], "ties", tmp_path, "LoRA_4")
+    (tmp_path / "merged_linear_LoRA_4").mkdir()
+    (tmp_path / "merged_linear_LoRA_4" / "x").write_text("mine")
+    with pytest.raises(ConfigError, match="not a merged adapter"):
+        merged_entry(singles, "linear", tmp_path, "LoRA_4")
+
+
+def test_train_compare_merge_needs_lora_and_fails_before_training(tmp_path, capsys):
+    from pathlib import Path
+
+    fixtures = Path(__file__).parent / "fixtures" / "train" / "tasks.py"
+    out = tmp_path / "out"
+    argv = ["train-compare", "--include-path", str(fixtures), "--tasks", "trainfix/similar", "--config-index", "0"]
+    assert main([*argv, "--output-dir", str(out), "--merge", "ties"]) == 2
+    err = capsys.readouterr().err
+    assert "merges LoRA adapters" in err and err.count("\n") == 1
+    assert not out.exists()

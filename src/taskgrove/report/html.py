@@ -23,7 +23,7 @@ from taskgrove.report.collect import Run
 from taskgrove.report.leaderboard import GROUP_METHOD, Cell, Leaderboard, Row
 from taskgrove.report.samples import DEFAULT_MAX_CHARS, task_rows
 from taskgrove.report.svg import PALETTE, Bar, bar_chart, heatmap
-from taskgrove.report.training import TrainingComparison
+from taskgrove.report.training import KINDS, TrainingComparison
 
 INDEX = "index.html"
 
@@ -178,7 +178,7 @@ def _boards_section(board: Leaderboard) -> str:
 def _training_section(comparison: TrainingComparison) -> str:
     metric = f" <small>{escape(comparison.metric)}</small>" if comparison.metric else ""
     source = f'<p class="muted">from <code>{escape(str(comparison.source))}</code></p>' if comparison.source else ""
-    kinds = {kind: sum(1 for m in comparison.models if m.kind == kind) for kind in ("base", "single", "multi")}
+    kinds = {kind: sum(1 for m in comparison.models if m.kind == kind) for kind in KINDS}
     summary = ", ".join(f"{count} {kind}" for kind, count in kinds.items() if count)
     return (
         f'<section id="training"><h2>{escape(comparison.title)}{metric}</h2>{source}'

@@ -52,7 +52,7 @@ import orjson
 from taskgrove.errors import ConfigError
 from taskgrove.report.collect import Run, Score
 
-KINDS = ("base", "single", "multi")
+KINDS = ("base", "single", "multi", "merged")
 FILE_NAME = "comparison.json"
 
 
@@ -104,10 +104,12 @@ class TrainingComparison:
 
 
 def infer_kind(label: str) -> str:
-    """``base`` for ``base``, ``single`` for ``single_*``, otherwise ``multi``."""
+    """``base`` for ``base``, ``single`` for ``single_*``, ``merged`` for ``merged_*``, otherwise ``multi``."""
     lowered = label.lower()
     if lowered == "base" or lowered.startswith("base_"):
         return "base"
+    if lowered.startswith("merged_"):
+        return "merged"
     return "single" if lowered.startswith("single") else "multi"
 
 

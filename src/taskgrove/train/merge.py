@@ -20,9 +20,12 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskgrove.errors import ConfigError
+
+if TYPE_CHECKING:
+    from taskgrove.train.evaluate import ModelEntry
 
 METHODS = ("linear", "ties", "dare_ties", "svd")
 MERGE_FILE = "merge_config.json"
@@ -143,3 +146,34 @@ def merge_adapters(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out
+
+
+def merged_entry(singles: Sequence[ModelEntry], method: str, output_dir: Path, config_label: str) -> ModelEntry:
+    """``train-compare --merge``: the single-task adapters merged into ``merged_<method>_<cfg>``, as a model entry.
+
+    A merged folder left by an earlier run is reused when it merged the same adapters (same weight
+    files) with the same method, and merged again (replaced) when they changed.
+    """
+    from taskgrove.train.evaluate import ModelEntry, weights_identity
+
+    not_lora = [e.label for e in singles if e.path is None or not (e.path / "adapter_config.json").is_file()]
+    if not singles or not_lora:
+        raise ConfigError(f"--merge merges LoRA adapters; not adapters: {', '.join(not_lora) or 'none given'}")
+    target = output_dir / f"merged_{method}_{config_label}"
+    sources = [weights_identity(e) for e in singles]
+    paths = [e.path for e in singles if e.path is not None]
+    record_path = target / MERGE_FILE
+    if record_path.is_file():
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        same = record.get("method") == method and record.get("sources") == sources
+        if not same or record.get("adapters") != [str(p.resolve()) for p in paths]:
+            shutil.rmtree(target)  # a merge of older weights: ours (it holds merge_config.json), redo it
+    elif target.exists():
+        raise ConfigError(f"{target} exists and is not a merged adapter (no {MERGE_FILE}); move it away")
+    if not record_path.is_file():
+        merge_adapters(paths, method, target)
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        record["sources"] = sources
+        record_path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    trained_on = sorted({task for e in singles for task in e.trained_on})
+    return ModelEntry(target.name, "merged", target, singles[0].base_model, singles[0].config, trained_on)
