@@ -15,6 +15,9 @@ Message = dict[str, Any]
 
 TScenario = TypeVar("TScenario")
 
+TokenLogprob = dict[str, Any]
+"""One generated token's log-probability: ``{"token": str, "logprob": float, ["token_id": int]}``."""
+
 
 class Choice(dict):
     """An assistant reply: a chat message dict that also carries usage, latency and finish reason.
@@ -23,7 +26,7 @@ class Choice(dict):
     can append it to a conversation as it is; the extra fields live in attributes.
     """
 
-    __slots__ = ("cached", "finish_reason", "latency_s", "usage")
+    __slots__ = ("cached", "finish_reason", "latency_s", "logprobs", "metadata", "usage")
 
     def __init__(
         self,
@@ -34,6 +37,8 @@ class Choice(dict):
         latency_s: float = 0.0,
         finish_reason: str = "stop",
         cached: bool = False,
+        logprobs: list[TokenLogprob] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(role="assistant", content=content)
         if tool_calls:
@@ -42,6 +47,10 @@ class Choice(dict):
         self.latency_s = latency_s
         self.finish_reason = finish_reason
         self.cached = cached
+        self.logprobs = logprobs
+        """Per generated token ``{"token", "logprob", ["token_id"]}`` when asked (``generate(logprobs=True)``)."""
+        self.metadata = metadata or {}
+        """Backend notes, e.g. ``tool_call_parse_note`` when tool-call text could not be parsed."""
 
     @property
     def content(self) -> str:
@@ -60,6 +69,10 @@ class Choice(dict):
             "finish_reason": self.finish_reason,
             "cached": self.cached,
         }
+        if self.logprobs is not None:
+            record["choice"]["logprobs"] = self.logprobs
+        if self.metadata:
+            record["choice"]["metadata"] = self.metadata
         return record
 
     @classmethod
@@ -73,6 +86,8 @@ class Choice(dict):
             latency_s=extra.get("latency_s", 0.0),
             finish_reason=extra.get("finish_reason", "stop"),
             cached=extra.get("cached", False),
+            logprobs=extra.get("logprobs"),
+            metadata=extra.get("metadata"),
         )
 
 
