@@ -34,7 +34,7 @@ def test_smollm2_list_in_one_block() -> None:
 
 def test_hermes_qwen_blocks_keep_surrounding_text() -> None:
     text = (
-        "Let me look.\n<tool_call>\n{\"name\": \"search\", \"arguments\": {\"keywords\": \"x\"}}\n</tool_call>\n"
+        'Let me look.\n<tool_call>\n{"name": "search", "arguments": {"keywords": "x"}}\n</tool_call>\n'
         '<tool_call>{"name": "add", "arguments": "{\\"a\\": 1, \\"b\\": 2}"}</tool_call>'
     )
     reply = parse_reply(text, TOOLS)
@@ -54,7 +54,10 @@ def test_llama3_bare_json_only_for_known_tools() -> None:
 @pytest.mark.parametrize(
     ("text", "why"),
     [
-        ('<tool_call>{"name": "search", "arguments": {"keywords": }</tool_call>', "malformed tool call: JSONDecodeError"),
+        (
+            '<tool_call>{"name": "search", "arguments": {"keywords": }</tool_call>',
+            "malformed tool call: JSONDecodeError",
+        ),
         ('<tool_call>[{"name": "search", "arguments": {"keywords": "x"', "unclosed <tool_call>"),
         ('<tool_call>{"arguments": {}}</tool_call>', "no name"),
         ('<tool_call>{"name": "add", "arguments": [1, 2]}</tool_call>', "not an object"),
@@ -106,7 +109,10 @@ def test_a_tokenizer_response_template_is_used_when_present() -> None:
 def test_set_placeholder_in_a_schema_is_a_clear_config_error() -> None:
     bad = tool("search")
     bad["function"]["parameters"]["properties"]["q"] = {...}
-    with pytest.raises(ConfigError, match=r"tool 'search': function\.parameters\.properties\.q is a Python set \(a \{\.\.\.\} placeholder"):
+    with pytest.raises(
+        ConfigError,
+        match=r"tool 'search': function\.parameters\.properties\.q is a Python set \(a \{\.\.\.\} placeholder",
+    ):
         validate_tools([bad])
     with pytest.raises(ConfigError, match="duplicate tool names search"):
         validate_tools([tool("search"), tool("search")])

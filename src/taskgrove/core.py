@@ -47,10 +47,10 @@ class Choice(dict):
         self.latency_s = latency_s
         self.finish_reason = finish_reason
         self.cached = cached
+        # per generated token {"token", "logprob", ["token_id"]}, when asked: generate(..., logprobs=True)
         self.logprobs = logprobs
-        """Per generated token ``{"token", "logprob", ["token_id"]}`` when asked (``generate(logprobs=True)``)."""
+        # backend notes, e.g. "tool_call_parse_note" when tool-call text could not be parsed
         self.metadata = metadata or {}
-        """Backend notes, e.g. ``tool_call_parse_note`` when tool-call text could not be parsed."""
 
     @property
     def content(self) -> str:
@@ -93,7 +93,15 @@ class Choice(dict):
 
 @runtime_checkable
 class Model(Protocol):
-    """What a task talks to. Backends live in ``taskgrove.models``."""
+    """What a task talks to. Backends live in ``taskgrove.models``.
+
+    ``generate(messages, tools=[...])`` returns a :class:`Choice`; with tools, its ``tool_calls``
+    are filled on every backend (local models' tool-call text is parsed). ``logprobs=True``
+    asks for each generated token's log-probability (``Choice.logprobs``; local and
+    OpenAI-compatible backends). The model a task receives from the executor also has
+    ``openai_client()``: an ``openai.AsyncOpenAI`` answered by this model in process, so agent
+    code written against the OpenAI SDK runs unchanged (still cached, batched and counted).
+    """
 
     name: str
 

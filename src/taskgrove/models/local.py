@@ -133,7 +133,9 @@ class LocalModel:
         try:
             return self.tokenizer.apply_chat_template(plain, tools=tools, add_generation_prompt=True, tokenize=False)
         except Exception as exc:
-            raise ModelError(f"{self.name}: cannot apply the chat template: {type(exc).__name__}: {exc}", model=self.name) from exc
+            raise ModelError(
+                f"{self.name}: cannot apply the chat template: {type(exc).__name__}: {exc}", model=self.name
+            ) from exc
 
     def _encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -176,7 +178,9 @@ class LocalModel:
         choices = []
         for row, request in enumerate(requests):
             generated = sequences[row, width:].tolist()
-            count = next((i for i, token in enumerate(generated) if token in self._eos_ids or token == self._pad_id), None)
+            count = next(
+                (i for i, token in enumerate(generated) if token in self._eos_ids or token == self._pad_id), None
+            )
             ended = count is not None
             tokens = generated if count is None else generated[:count]
             text = self.tokenizer.decode(tokens, skip_special_tokens=True)
@@ -248,7 +252,7 @@ def _left_pad(sequences: list[list[int]], pad_id: int, device: str) -> tuple[Any
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
     n = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         if x != y:
             break
         n += 1

@@ -47,9 +47,8 @@ class Sampling:
             values["top_k"] = _positive_int("top_k", values["top_k"])
         if "seed" in values:
             values["seed"] = int(values["seed"])
-        if "logprobs" in values:
-            if not isinstance(values["logprobs"], bool):
-                raise ValueError(f"logprobs must be True or False, got {values['logprobs']!r}")
+        if "logprobs" in values and not isinstance(values["logprobs"], bool):
+            raise ValueError(f"logprobs must be True or False, got {values['logprobs']!r}")
         for key in ("temperature", "top_p", "repetition_penalty"):
             if key in values:
                 values[key] = float(values[key])
