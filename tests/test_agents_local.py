@@ -30,3 +30,39 @@ def test_email_search_on_the_embedded_model_makes_tool_calls(tmp_path):
     answered = [m for m in messages if m["role"] == "tool"]
     assert len(answered) == len(called)
     assert records["q2"]["metrics"]["turns_used"] >= 2
+
+
+def test_sql_agent_through_openai_client_on_the_embedded_model(tmp_path):
+    from taskgrove.models.local import LocalModel
+
+    model = LocalModel.load("default", batch_size=4)
+    records, _ = run_example(tmp_path, "sql_agent.py", "examples/sql_agent", model, limit=1, max_tokens=48)
+    messages = records["s1"]["outputs"][0]["messages"]
+    called = [c["function"] for m in messages if m["role"] == "assistant" for c in m.get("tool_calls", [])]
+    assert called and {c["name"] for c in called} <= {"sql_query", "submit_answer"}, messages
+    assert records["s1"]["usage"]["completion_tokens"] > 0
+
+
+def test_generated_token_logprobs_match_scoring_the_same_tokens():
+    import asyncio
+
+    from taskgrove.models.local import LocalModel
+
+    async def main():
+        model = LocalModel.load("default", batch_size=4)
+        try:
+            ask = [{"role": "user", "content": "What is the capital of France?"}]
+            choice = await model.generate(ask, max_tokens=8, logprobs=True)
+            plain = await model.generate(ask, max_tokens=8)
+            text = model.tokenizer.decode([t["token_id"] for t in choice.logprobs])
+            scored = await model.loglikelihood(ask, [text])
+            return choice, plain, scored[0]
+        finally:
+            await model.aclose()
+
+    choice, plain, scored = asyncio.run(main())
+    assert choice.content == plain.content and plain.logprobs is None
+    assert len(choice.logprobs) == choice.usage["completion_tokens"] <= 8
+    assert all(entry["logprob"] <= 0 and isinstance(entry["token_id"], int) for entry in choice.logprobs)
+    assert "".join(entry["token"] for entry in choice.logprobs) == choice.content
+    assert sum(entry["logprob"] for entry in choice.logprobs) == pytest.approx(scored, abs=0.05)

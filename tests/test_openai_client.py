@@ -117,6 +117,14 @@ def test_bad_requests_are_clear_errors() -> None:
 
     scripted = ScriptedModel(lambda messages, tools: "hi")
     client = openai_client(scripted)
+    noted = ScriptedModel(lambda messages, tools: Choice("<tool_call>[{", metadata={"tool_call_parse_note": "bad"}))
+
+    async def note() -> Any:
+        ask = [{"role": "user", "content": "x"}]
+        return await openai_client(noted).chat.completions.create(model="m", messages=ask)
+
+    choice = to_choice(asyncio.run(note()))
+    assert choice.content == "<tool_call>[{" and choice.metadata == {"tool_call_parse_note": "bad"}
     bad_tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}, "strict": "x"}}
 
     async def main() -> None:

@@ -27,6 +27,9 @@ from taskgrove.models.openai_format import parse_completion
 BASE_URL = "http://taskgrove.invalid/v1"
 """The base URL the client shows (``.invalid`` never resolves: nothing leaves the process)."""
 
+METADATA_FIELD = "taskgrove_metadata"
+"""An extra field of the reply message carrying ``Choice.metadata`` (the SDK keeps unknown fields)."""
+
 _SAMPLING = {"temperature", "top_p", "top_k", "stop", "seed", "repetition_penalty", "logprobs"}
 _IGNORED = {"model", "stream", "user", "metadata", "store", "parallel_tool_calls", "tool_choice", "n"}
 _EXTRA = {"messages", "tools", "max_tokens", "max_completion_tokens", "return_tokens_as_token_ids"}
@@ -111,6 +114,8 @@ def _wire_choice(index: int, choice: Choice, *, ids: bool) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": choice.get("content")}
     if choice.tool_calls:
         message["tool_calls"] = choice.tool_calls
+    if choice.metadata:
+        message[METADATA_FIELD] = choice.metadata  # e.g. a tool-call parse note; read back by to_choice
     finish = "tool_calls" if choice.tool_calls else choice.finish_reason
     logprobs = None
     if choice.logprobs is not None:
@@ -134,4 +139,8 @@ def to_choice(completion: Any, index: int = 0) -> Choice:
     """The ``index``-th choice of an SDK ``ChatCompletion`` (or its dict) as a taskgrove :class:`Choice`."""
     data = completion.model_dump() if hasattr(completion, "model_dump") else dict(completion)
     data = {**data, "choices": [data["choices"][index]]}
-    return parse_completion(data, latency_s=0.0)
+    choice = parse_completion(data, latency_s=0.0)
+    metadata = (data["choices"][0].get("message") or {}).get(METADATA_FIELD)
+    if isinstance(metadata, dict):
+        choice.metadata.update(metadata)
+    return choice
