@@ -124,6 +124,8 @@ class SqlAgentTask(Task[dict[str, Any]]):
         return TrajectoryGroup([await self.episode(model, scenario) for _ in range(num_samples)])
 
     async def episode(self, model: Model, scenario: dict[str, Any]) -> Trajectory:
+        if self.database is None:  # evaluate re-runs stored scenarios without loading the dataset
+            self.pre_train()
         assert self.database is not None
         client = model.openai_client()  # type: ignore[attr-defined]
         trajectory = Trajectory(

@@ -72,6 +72,15 @@ def test_sdk_agent_runs_inside_a_task_and_its_calls_are_counted(tmp_path: Any) -
     assert len(model.calls) == 2 + 2 + 1 + 1
     assert all(c["sampling"]["max_tokens"] == 77 for c in model.calls)  # the run's settings reached the model
     assert metrics["metrics"]["reward"]["value"] == pytest.approx(1.5 / 4)
+    # evaluate re-runs the SDK agent against the stored replies, without the model
+    source = next(tmp_path.iterdir())
+    forbidden = ScriptedModel(lambda messages, tools: AssertionError("no model calls in evaluate"))
+    again, _ = run_example(
+        tmp_path / "again", "sql_agent.py", "examples/sql_agent", forbidden, mode="evaluate", file_name=str(source)
+    )
+    assert forbidden.calls == [] and {k: r["reward"] for k, r in again.items()} == {
+        k: r["reward"] for k, r in records.items()
+    }
 
 
 def test_the_client_is_cached_and_carries_logprobs_and_tool_calls(tmp_path: Any) -> None:
