@@ -137,6 +137,9 @@ class LocalModel:
                 f"{self.name}: cannot apply the chat template: {type(exc).__name__}: {exc}", model=self.name
             ) from exc
 
+    def _chat_ids(self, messages: list[Message], tools: list[dict[str, Any]] | None) -> list[int]:
+        return self._encode(self._chat_text(messages, tools))
+
     def _encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
