@@ -2,6 +2,9 @@
 
 Reward 1 for the right answer, 0 for a wrong one, -0.5 when no answer is submitted.
 
+The conversation opens with one worked example (``DEMONSTRATION``: a question answered by
+search, read and submit calls), which small local models need to follow the tool-call format.
+
     taskgrove run --include-path examples/email_search.py --tasks examples/email_search
 """
 
@@ -49,6 +52,23 @@ TOOLS = [
     },
 ]
 
+SYSTEM = "You answer questions about the user's inbox. Use the tools, then call submit_answer."
+
+
+def _call(call_id: str, name: str, **arguments: str) -> dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
+
+
+DEMONSTRATION: list[dict[str, Any]] = [
+    {"role": "user", "content": "Who sent the password reset email?"},
+    {"role": "assistant", "content": "", "tool_calls": [_call("demo1", "search_emails", keywords="password")]},
+    {"role": "tool", "tool_call_id": "demo1", "content": '[{"id": "e3", "subject": "Password reset"}]'},
+    {"role": "assistant", "content": "", "tool_calls": [_call("demo2", "read_email", email_id="e3")]},
+    {"role": "tool", "tool_call_id": "demo2", "content": json.dumps(INBOX[2])},
+    {"role": "assistant", "content": "", "tool_calls": [_call("demo3", "submit_answer", answer="it@acme.com")]},
+    {"role": "tool", "tool_call_id": "demo3", "content": '"answer received"'},
+]
+
 
 def search_emails(keywords: str) -> list[dict[str, str]]:
     words = [w.lower() for w in keywords.split()]
@@ -76,13 +96,7 @@ class EmailSearchTask(Task[dict[str, Any]]):
 
     async def episode(self, model: Model, scenario: dict[str, Any]) -> Trajectory:
         trajectory = Trajectory(
-            [
-                {
-                    "role": "system",
-                    "content": "You answer questions about the user's inbox. Use the tools, then call submit_answer.",
-                },
-                {"role": "user", "content": scenario["question"]},
-            ],
+            [{"role": "system", "content": SYSTEM}, *DEMONSTRATION, {"role": "user", "content": scenario["question"]}],
             metadata={"query_id": scenario["id"]},
         )
         submitted: str | None = None

@@ -47,8 +47,9 @@ def tool_call(name, **arguments):
 def test_multi_turn_tools(tmp_path):
     def agent(messages, tools):
         assert tools and {t["function"]["name"] for t in tools} == {"search_emails", "read_email", "submit_answer"}
-        question = messages[1]["content"]
-        step = sum(m["role"] == "assistant" for m in messages)
+        asked = max(i for i, m in enumerate(messages) if m["role"] == "user")
+        question = messages[asked]["content"]
+        step = sum(m["role"] == "assistant" for m in messages[asked:])
         if "budget" in question:  # search, read, answer right
             plan = [
                 tool_call("search_emails", keywords="budget"),

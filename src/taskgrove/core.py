@@ -15,6 +15,9 @@ Message = dict[str, Any]
 
 TScenario = TypeVar("TScenario")
 
+TokenLogprob = dict[str, Any]
+"""One generated token's log-probability: ``{"token": str, "logprob": float, ["token_id": int]}``."""
+
 
 class Choice(dict):
     """An assistant reply: a chat message dict that also carries usage, latency and finish reason.
@@ -23,7 +26,7 @@ class Choice(dict):
     can append it to a conversation as it is; the extra fields live in attributes.
     """
 
-    __slots__ = ("cached", "finish_reason", "latency_s", "usage")
+    __slots__ = ("cached", "finish_reason", "latency_s", "logprobs", "metadata", "usage")
 
     def __init__(
         self,
@@ -34,6 +37,8 @@ class Choice(dict):
         latency_s: float = 0.0,
         finish_reason: str = "stop",
         cached: bool = False,
+        logprobs: list[TokenLogprob] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(role="assistant", content=content)
         if tool_calls:
@@ -42,6 +47,10 @@ class Choice(dict):
         self.latency_s = latency_s
         self.finish_reason = finish_reason
         self.cached = cached
+        # per generated token {"token", "logprob", ["token_id"]}, when asked: generate(..., logprobs=True)
+        self.logprobs = logprobs
+        # backend notes, e.g. "tool_call_parse_note" when tool-call text could not be parsed
+        self.metadata = metadata or {}
 
     @property
     def content(self) -> str:
@@ -60,6 +69,10 @@ class Choice(dict):
             "finish_reason": self.finish_reason,
             "cached": self.cached,
         }
+        if self.logprobs is not None:
+            record["choice"]["logprobs"] = self.logprobs
+        if self.metadata:
+            record["choice"]["metadata"] = self.metadata
         return record
 
     @classmethod
@@ -73,12 +86,22 @@ class Choice(dict):
             latency_s=extra.get("latency_s", 0.0),
             finish_reason=extra.get("finish_reason", "stop"),
             cached=extra.get("cached", False),
+            logprobs=extra.get("logprobs"),
+            metadata=extra.get("metadata"),
         )
 
 
 @runtime_checkable
 class Model(Protocol):
-    """What a task talks to. Backends live in ``taskgrove.models``."""
+    """What a task talks to. Backends live in ``taskgrove.models``.
+
+    ``generate(messages, tools=[...])`` returns a :class:`Choice`; with tools, its ``tool_calls``
+    are filled on every backend (local models' tool-call text is parsed). ``logprobs=True``
+    asks for each generated token's log-probability (``Choice.logprobs``; local and
+    OpenAI-compatible backends). The model a task receives from the executor also has
+    ``openai_client()``: an ``openai.AsyncOpenAI`` answered by this model in process, so agent
+    code written against the OpenAI SDK runs unchanged (still cached, batched and counted).
+    """
 
     name: str
 

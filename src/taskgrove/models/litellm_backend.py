@@ -24,6 +24,7 @@ from taskgrove.models.retry import (
     parse_retry_after,
 )
 from taskgrove.models.sampling import Sampling
+from taskgrove.models.tool_calls import validate_tools
 
 
 def import_litellm() -> ModuleType:
@@ -86,7 +87,7 @@ class LiteLLMModel:
             "max_retries": 0,
             **request_params(Sampling.from_kwargs(sampling)),
         }
-        if tools:
+        if tools := validate_tools(tools):
             kwargs["tools"] = tools
         if self._base_url:
             kwargs["api_base"] = self._base_url

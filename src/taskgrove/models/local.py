@@ -18,6 +18,7 @@ from taskgrove.models.errors import ModelError
 from taskgrove.models.loading import LoadedModel, load_local
 from taskgrove.models.paths import cache_root
 from taskgrove.models.sampling import Sampling
+from taskgrove.models.tool_calls import parse_reply, prompt_messages, validate_tools
 
 _LOGLIKELIHOOD = "loglikelihood"
 
@@ -83,11 +84,26 @@ class LocalModel:
     async def generate(
         self, messages: list[Message], *, tools: list[dict[str, Any]] | None = None, **sampling: Any
     ) -> Choice:
-        """Generate a reply; concurrent calls with equal sampling settings share batches."""
+        """Generate a reply; concurrent calls with equal sampling settings share batches.
+
+        With ``tools``, tool-call text in the reply (in the chat template's format) becomes
+        ``tool_calls``; text that opens a call but holds no valid one stays content, with the
+        reason in ``choice.metadata["tool_call_parse_note"]``.
+        """
         params = Sampling.from_kwargs(sampling)
-        prompt_ids = self._chat_ids(messages, tools)
+        checked = validate_tools(tools)
+        prompt = self._chat_text(messages, checked)
+        prompt_ids = self._encode(prompt)
         request = _GenerateRequest(prompt_ids, time.perf_counter())
-        return await self._batcher.submit(params, request, length=len(prompt_ids))
+        choice: Choice = await self._batcher.submit(params, request, length=len(prompt_ids))
+        if checked:
+            parsed = parse_reply(choice.content, checked, tokenizer=self.tokenizer, prefix=prompt)
+            choice["content"] = parsed.content
+            if parsed.tool_calls:
+                choice["tool_calls"] = parsed.tool_calls
+            if parsed.note:
+                choice.metadata["tool_call_parse_note"] = parsed.note
+        return choice
 
     async def loglikelihood(self, context: list[Message], continuations: list[str]) -> list[float]:
         """Sum of log-probs of each continuation's tokens after the chat-templated ``context``."""
@@ -113,11 +129,13 @@ class LocalModel:
 
     # --- tokenisation (caller's thread) -------------------------------------------------------
     def _chat_text(self, messages: list[Message], tools: list[dict[str, Any]] | None) -> str:
-        plain = [{**m, "content": m.get("content") or ""} for m in messages]
+        plain = prompt_messages(messages, tools, getattr(self.tokenizer, "chat_template", None))
         try:
             return self.tokenizer.apply_chat_template(plain, tools=tools, add_generation_prompt=True, tokenize=False)
         except Exception as exc:
-            raise ModelError(f"{self.name}: cannot apply the chat template: {type(exc).__name__}: {exc}", model=self.name) from exc
+            raise ModelError(
+                f"{self.name}: cannot apply the chat template: {type(exc).__name__}: {exc}", model=self.name
+            ) from exc
 
     def _chat_ids(self, messages: list[Message], tools: list[dict[str, Any]] | None) -> list[int]:
         return self._encode(self._chat_text(messages, tools))
@@ -154,13 +172,18 @@ class LocalModel:
             from taskgrove.models.stopping import stop_criteria
 
             kwargs["stopping_criteria"] = stop_criteria(self.tokenizer, params.stop, width)
+        if params.logprobs:
+            kwargs.update(output_logits=True, return_dict_in_generate=True)
         with torch.inference_mode():
             output = model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         done = time.perf_counter()
+        sequences = output.sequences if params.logprobs else output
         choices = []
         for row, request in enumerate(requests):
-            generated = output[row, width:].tolist()
-            count = next((i for i, token in enumerate(generated) if token in self._eos_ids or token == self._pad_id), None)
+            generated = sequences[row, width:].tolist()
+            count = next(
+                (i for i, token in enumerate(generated) if token in self._eos_ids or token == self._pad_id), None
+            )
             ended = count is not None
             tokens = generated if count is None else generated[:count]
             text = self.tokenizer.decode(tokens, skip_special_tokens=True)
@@ -173,9 +196,20 @@ class LocalModel:
                     usage={"prompt_tokens": len(request.prompt_ids), "completion_tokens": len(tokens)},
                     latency_s=done - request.submitted,
                     finish_reason="stop" if ended else "length",
+                    logprobs=self._token_logprobs(output.logits, row, tokens) if params.logprobs else None,
                 )
             )
         return choices
+
+    def _token_logprobs(self, logits: Any, row: int, tokens: list[int]) -> list[dict[str, Any]]:
+        """Each generated token's log-probability under the model (raw logits, before sampling warpers)."""
+        import torch
+
+        entries = []
+        for step, token in enumerate(tokens):
+            logprob = torch.log_softmax(logits[step][row].float(), dim=-1)[token]
+            entries.append({"token": self.tokenizer.decode([token]), "logprob": float(logprob), "token_id": token})
+        return entries
 
     def _score_batch(self, requests: list[_ScoreRequest]) -> list[list[float]]:
         import torch
@@ -221,7 +255,7 @@ def _left_pad(sequences: list[list[int]], pad_id: int, device: str) -> tuple[Any
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
     n = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         if x != y:
             break
         n += 1

@@ -27,6 +27,8 @@ def request_params(sampling: Sampling) -> dict[str, Any]:
         params["top_k"] = sampling.top_k
     if sampling.repetition_penalty != 1.0:
         params["repetition_penalty"] = sampling.repetition_penalty
+    if sampling.logprobs:
+        params["logprobs"] = True
     return params
 
 
@@ -55,9 +57,34 @@ def parse_completion(data: Any, *, latency_s: float) -> Choice:
             if isinstance(usage, Mapping) and usage.get(key) is not None
         }
         finish = first.get("finish_reason") or "stop"
+        logprobs = _logprobs(first.get("logprobs"))
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
         raise MalformedResponse(f"not a chat completion ({type(exc).__name__}: {exc})") from None
-    return Choice(content, tool_calls=tool_calls or None, usage=counts, latency_s=latency_s, finish_reason=str(finish))
+    return Choice(
+        content,
+        tool_calls=tool_calls or None,
+        usage=counts,
+        latency_s=latency_s,
+        finish_reason=str(finish),
+        logprobs=logprobs,
+    )
+
+
+def _logprobs(data: Any) -> list[dict[str, Any]] | None:
+    """``choices[0].logprobs.content`` as ``[{"token", "logprob"[, "token_id"]}]`` (``None`` when absent).
+
+    vLLM's ``return_tokens_as_token_ids`` tokens (``"token_id:123"``) also give the id.
+    """
+    if not isinstance(data, Mapping) or data.get("content") is None:
+        return None
+    entries = []
+    for item in data["content"]:
+        token = str(item["token"])
+        entry: dict[str, Any] = {"token": token, "logprob": float(item["logprob"])}
+        if token.startswith("token_id:") and token[9:].isdigit():
+            entry["token_id"] = int(token[9:])
+        entries.append(entry)
+    return entries
 
 
 def _tool_call(call: Any) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from taskgrove.models.retry import (
     parse_retry_after,
 )
 from taskgrove.models.sampling import Sampling
+from taskgrove.models.tool_calls import validate_tools
 
 if TYPE_CHECKING:
     import httpx
@@ -122,7 +123,7 @@ class OpenAICompatibleModel:
         :class:`ModelError` with the server's message or the socket error after one attempt."""
         params = Sampling.from_kwargs(sampling)
         payload: dict[str, Any] = {"model": self.model, "messages": wire_messages(messages), **request_params(params)}
-        if tools:
+        if tools := validate_tools(tools):
             payload["tools"] = tools
         pool = self._loop_state.get()
         started = time.perf_counter()

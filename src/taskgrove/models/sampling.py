@@ -9,7 +9,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-SAMPLING_KEYS = ("max_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "stop", "seed")
+SAMPLING_KEYS = ("max_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "stop", "seed", "logprobs")
 DEFAULT_MAX_TOKENS = 128
 
 
@@ -27,6 +27,8 @@ class Sampling:
     repetition_penalty: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    logprobs: bool = False
+    """Return each generated token's log-probability on the Choice (``Choice.logprobs``)."""
 
     @classmethod
     def from_kwargs(cls, sampling: Mapping[str, Any]) -> Sampling:
@@ -45,6 +47,8 @@ class Sampling:
             values["top_k"] = _positive_int("top_k", values["top_k"])
         if "seed" in values:
             values["seed"] = int(values["seed"])
+        if "logprobs" in values and not isinstance(values["logprobs"], bool):
+            raise ValueError(f"logprobs must be True or False, got {values['logprobs']!r}")
         for key in ("temperature", "top_p", "repetition_penalty"):
             if key in values:
                 values[key] = float(values[key])
@@ -71,6 +75,8 @@ class Sampling:
         """Plain data, e.g. for cache keys."""
         data = asdict(self)
         data["stop"] = list(self.stop)
+        if not self.logprobs:
+            del data["logprobs"]  # keys of requests without logprobs stay as they were
         return data
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from taskgrove.config import RunConfig
 from taskgrove.core import Choice, Message, Model, supports_loglikelihood
+from taskgrove.models.tool_calls import validate_tools
 
 
 class ConfiguredModel:
@@ -19,13 +20,21 @@ class ConfiguredModel:
     async def generate(
         self, messages: list[Message], *, tools: list[dict[str, Any]] | None = None, **sampling: Any
     ) -> Choice:
-        return await self.inner.generate(messages, tools=tools, **{**self.sampling, **sampling})
+        checked = validate_tools(tools)
+        return await self.inner.generate(messages, tools=checked, **{**self.sampling, **sampling})
 
     async def loglikelihood(self, context: list[Message], continuations: list[str]) -> list[float]:
         scorer = getattr(self.inner, "loglikelihood", None)
         if scorer is None:
             raise NotImplementedError(f"model {self.name} cannot score continuations")
         return await scorer(context, continuations)
+
+    def openai_client(self) -> Any:
+        """An ``openai.AsyncOpenAI`` answered in process by this model (cache, batching and the
+        run's sampling defaults apply); see :mod:`taskgrove.models.openai_client`."""
+        from taskgrove.models.openai_client import openai_client
+
+        return openai_client(self)
 
     @property
     def supports_loglikelihood(self) -> bool:

@@ -54,5 +54,11 @@ class ReplayModel:
             "that produced the outputs (was the task or its prompt changed?)"
         )
 
+    def openai_client(self) -> Any:
+        """The OpenAI SDK client of :mod:`taskgrove.models.openai_client`, answered by the replay."""
+        from taskgrove.models.openai_client import openai_client
+
+        return openai_client(self)
+
     async def aclose(self) -> None:
         return None
