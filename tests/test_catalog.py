@@ -4,6 +4,7 @@ with a scripted model whose answers give metric values worked out here independe
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -432,15 +433,24 @@ def test_ectsum_rouge(tmp_path: Path) -> None:
 
 
 def test_cnn_dailymail_rouge(tmp_path: Path) -> None:
-    model = answers(
-        {"white tiger": "A rare white tiger is born at the zoo .", "Heavy rain": "Heavy rain floods roads ."}
-    )
-    metrics, _ = run(tmp_path, "treemark/dissimilar/cnn_dailymail", model)
+    summary = "Drivers are told to stay home .\nHeavy rains flood roads ."
+    model = answers({"white tiger": "A rare white tiger is born at the zoo .", "Heavy rain": summary})
+    metrics, result = run(tmp_path, "treemark/dissimilar/cnn_dailymail", model)
     from rouge_score import rouge_scorer
 
-    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-    second = scorer.score("Heavy rain floods roads across the region .", "Heavy rain floods roads .")["rougeL"].fmeasure
-    assert value(metrics, "rougeL") == pytest.approx((1.0 + second) / 2)
+    gold = "Heavy rain floods roads across the region .\nDrivers are told to stay at home ."
+    # primary: ROUGE-Lsum, stemmed, sentences split on newlines (union LCS over sentence pairs)
+    lsum = rouge_scorer.RougeScorer(["rougeLsum"], use_stemmer=True).score(gold, summary)["rougeLsum"].fmeasure
+    # TreeMark's ROUGE-L: one LCS over the whole text, no stemming
+    plain = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False).score(gold, summary)["rougeL"].fmeasure
+    # by hand: sentence 1 of the summary matches "drivers are told to stay home" (6 of gold's 7
+    # words in sentence 2), sentence 2 matches "heavy rain(s) flood(s) roads" only when stemmed
+    # (4 words) -> union LCS 10 of 14 gold tokens, 10 of 10 summary tokens: F = 2*10/(14+10)
+    assert lsum == pytest.approx(2 * 10 / 24)
+    assert value(metrics, "rougeLsum") == pytest.approx((1.0 + lsum) / 2)
+    assert value(metrics, "rougeL") == pytest.approx((1.0 + plain) / 2) and plain < lsum
+    stored = json.loads(result.store.task("treemark/dissimilar/cnn_dailymail").metrics_path.read_text())
+    assert stored["primary_metric"] == "rougeLsum" and stored["version"] == 2
 
 
 def test_codexglue_bleu(tmp_path: Path) -> None:
@@ -451,8 +461,13 @@ def test_codexglue_bleu(tmp_path: Path) -> None:
 
     refs = [first, "Return the arithmetic mean of a list of numbers ."]
     expected = sacrebleu.corpus_bleu([first, "Compute the mean of numbers ."], [refs]).score
-    assert value(metrics, "bleu") == pytest.approx(expected)
+    assert value(metrics, "bleu") == pytest.approx(expected / 100)  # stored on [0, 1]
     assert 0 < expected < 100
+    # primary: CodeXGLUE's smoothed BLEU-4 averaged over samples. The second by hand: unigrams 5
+    # of 6 ("compute" is not in the gold), bigrams 3 of 5 ("the mean" is not), trigrams 1 of 4,
+    # 4-grams 0 of 3; add-one smoothing above unigrams; log brevity penalty 1 - (10 + 1) / (6 + 1)
+    second = math.exp((math.log(5 / 6) + math.log(4 / 6) + math.log(2 / 5) + math.log(1 / 4)) / 4 + 1 - 11 / 7)
+    assert value(metrics, "smoothed_bleu_4") == pytest.approx((1.0 + second) / 2)
 
 
 # --- offline tasks on their packaged data --------------------------------------------------------
@@ -599,7 +614,9 @@ def test_num_samples_gives_one_trajectory_each(tmp_path: Path) -> None:
     records = list(result.store.task("treemark/similar/sst2").records())
     assert all(len(r["outputs"]) == 2 for r in records)
     assert value(metrics, "accuracy") == pytest.approx(0.5)
-    assert metrics["f1_macro"]["n"] == 8
+    assert metrics["f1_macro"]["n"] == 4  # items, not outputs: the 2 outputs of an item are resampled together
+    stored = json.loads(result.store.task("treemark/similar/sst2").metrics_path.read_text())
+    assert stored["num_samples"] == 2 and stored["n"] == 4
 
 
 def test_choice_objects_from_a_model_are_scored_by_content(tmp_path: Path) -> None:

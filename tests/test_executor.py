@@ -65,7 +65,9 @@ def test_two_failing_tasks_among_four_others_complete(registry, tmp_path):
     count = json.loads((root / "core" / "count" / "metrics.json").read_text())
     assert count["n"] == 40 and count["metrics"]["reward"]["value"] == pytest.approx(32 / 40)
     flaky = json.loads((root / "core" / "flaky" / "metrics.json").read_text())
-    assert flaky["n"] == 36 and flaky["n_failed"] == 4
+    # the 4 failed samples count as wrong (the default): 32 right of 40, not of 36
+    assert flaky["n"] == 40 and flaky["n_failed"] == 4 and flaky["failed_samples"] == "wrong"
+    assert flaky["metrics"]["reward"]["value"] == pytest.approx(32 / 40)
     status = json.loads((root / "run.json").read_text())
     assert status["status"] == "failed"
     assert {name: info["status"] for name, info in status["tasks"].items()} == {

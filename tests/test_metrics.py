@@ -423,7 +423,12 @@ def test_registry_names_and_kinds():
         metric = get_metric(name)
         assert metric.kind == kind, name
         assert metric.name == name
-    assert get_metric("bleu").scale == 100.0 and get_metric("accuracy").scale == 1.0
+    for name in [*EXPECTED_KINDS, "smoothed_bleu_4"]:
+        low, high = get_metric(name).range  # every metric states its scale
+        assert (low, high) == ((-1.0, 1.0) if name == "mcc" else (0.0, 1.0)), name
+    assert get_metric("bleu").native_scale == 100.0 and get_metric("accuracy").native_scale == 1.0
+    hyps, refs = ["the cat sat on the mat"], ["the cat sat on a mat"]
+    assert compute_metric("bleu", list(zip(hyps, refs, strict=True))) == approx(bleu(hyps, refs) / 100)
     assert get_metric("pass_at_10").name == "pass_at_10"
     with pytest.raises(KeyError):
         get_metric("f2_macro")
@@ -447,8 +452,8 @@ def test_registry_values_equal_the_direct_functions():
     assert compute_metric("squad_f1", [("the big cat sat", "a cat sat down"), ("", [])]) == approx((2 / 3 + 1) / 2)
     assert compute_metric("squad_em", [("Paris", ["paris"]), ("x", "y")]) == 0.5
     assert compute_metric("rouge2", [("the cat sat", "the cat sat on the mat")]) == approx(4 / 7)
-    assert compute_metric("bleu", [("the cat is on the mat", "the cat is on the mat")]) == approx(100)
-    assert compute_metric("chrf", [("abc", "abc")]) == approx(100)
+    assert compute_metric("bleu", [("the cat is on the mat", "the cat is on the mat")]) == approx(1.0)
+    assert compute_metric("chrf", [("abc", "abc")]) == approx(1.0)
     assert compute_metric("numeric_match", [("12%", 12), (0.12, 12)], percent_equivalent=True) == 0.5
     assert compute_metric("pass_at_1", [(10, 3), (10, 0)]) == approx(0.15)
     assert compute_metric("pass_at_2", [(5, 2)]) == approx(0.7)

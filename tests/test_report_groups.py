@@ -47,7 +47,7 @@ def test_corpus_metric_member_gives_no_interval_and_says_why():
     assert group.weighted.value == pytest.approx((0.75 * 4 + 0.4 * 10) / 14)
     assert not group.mean.has_interval and not group.weighted.has_interval
     assert "no interval" in group.note and "macro_f1" in group.note
-    assert "mixes metrics: accuracy, macro_f1" in group.note
+    assert "primary metrics used: a=accuracy, b=macro_f1" in group.note
 
 
 def test_partial_and_empty_groups():

@@ -76,13 +76,13 @@ def test_load_run_of_a_real_executor_run(tmp_path):
     assert sorted(run.tasks) == ["core/always_fails", "core/broken_dataset", "core/count", "core/flaky"]
     count, flaky = run.tasks["core/count"], run.tasks["core/flaky"]
     assert count.score.value == pytest.approx(0.8) and count.n == 40 and count.score.has_interval
-    assert flaky.n == 36 and flaky.n_failed == 4
+    assert flaky.n == 40 and flaky.n_failed == 4 and flaky.failed_samples == "wrong"  # failures count as wrong
     assert run.tasks["core/broken_dataset"].score is None and run.tasks["core/broken_dataset"].status == "failed"
     assert "FileNotFoundError" in run.tasks["core/broken_dataset"].error
     board = build_leaderboard([run])
     weighted = next(r for r in board.rows if r.name == "core" and r.statistic == "weighted").cells[0]
     assert weighted.status == "partial"
-    assert weighted.score.value == pytest.approx((32 + 32) / 76)  # 32/40 right, 32/36 right
+    assert weighted.score.value == pytest.approx((32 + 32) / 80)  # 32/40 right, 32/40 right (4 failed)
 
 
 def test_leaderboard_rows_are_tasks_then_groups(two_runs):

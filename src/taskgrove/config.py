@@ -12,6 +12,8 @@ from taskgrove.errors import ConfigError
 
 Mode = Literal["inference", "evaluate", "run"]
 PromptFormat = Literal["zero_shot", "few_shot"]
+PromptStyle = Literal["chat", "completion"]
+FailedSamples = Literal["wrong", "exclude"]
 
 SAMPLING_KEYS = ("max_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "stop", "seed")
 
@@ -32,6 +34,7 @@ class TaskOverrides(_Strict):
     batch_size: int | None = Field(None, gt=0)
     prompt_format: PromptFormat | None = None
     num_fewshot: int | None = Field(None, ge=0)
+    prompt_style: PromptStyle | None = None
     split: str | None = None
     limit: int | None = Field(None, gt=0)
     num_samples: int | None = Field(None, gt=0)
@@ -58,6 +61,10 @@ class RunConfig(_Strict):
     batch_size: int = Field(10, gt=0)
     prompt_format: PromptFormat = "zero_shot"
     num_fewshot: int = Field(3, ge=0)
+    prompt_style: PromptStyle | None = Field(
+        None,
+        description="chat (chat template) or completion (plain text, lm-eval style); default: each task's own",
+    )
     split: str = "test"
     limit: int | None = Field(None, gt=0)
     num_samples: int = Field(1, gt=0)
@@ -78,6 +85,14 @@ class RunConfig(_Strict):
         None,
         description="unparsable replies: wrong (reward 0, a wrong answer) or drop (left out of the scores, as FLaME "
         "does for some tasks); default: each task's own setting (wrong unless its spec says otherwise)",
+    )
+    failed_samples: FailedSamples = Field(
+        "wrong",
+        description="a sample that failed (model or task error) counts as wrong (default) or is excluded from the scores",
+    )
+    bootstrap_resamples: int = Field(1000, ge=1, description="bootstrap resamples behind every interval")
+    rescore_changed: bool = Field(
+        False, description="evaluate: re-score even when a task's spec hash differs from the stored one"
     )
     include_path: list[str] = Field(default_factory=list)
     cache: bool = True

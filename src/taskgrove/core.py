@@ -242,6 +242,11 @@ class Task(Generic[TScenario]):
     """The metric the task is known by: shown first, used for group scores and comparisons."""
     train_family: str | None = None
     """TreeMark family (``similar`` / ``dissimilar``) whose training preset applies; ``None``: inferred."""
+    version: int = 1
+    """The task's version, recorded in metrics.json; raise it when a change alters its scores."""
+    reward_range: tuple[float, float] | None = None
+    """The interval rewards lie in, when the task declares one (group scores use only tasks whose
+    primary metric is known to lie in [0, 1])."""
 
     def __init__(self, name: str = "") -> None:
         self.name = name or type(self).__name__
@@ -273,6 +278,19 @@ class Task(Generic[TScenario]):
         raise NotImplementedError(f"task {self.name!r} does not implement run")
 
     # --- hooks the executor and the store use (all optional) ----------------------------------
+    def spec_hash(self) -> str | None:
+        """A stable hash of what decides this task's scores, recorded in metrics.json and checked
+        by ``evaluate``. The default hashes the source code of the task's class (``None`` when
+        Python cannot read it); declarative tasks hash their resolved spec."""
+        import hashlib
+        import inspect
+
+        try:
+            source = inspect.getsource(type(self))
+        except (OSError, TypeError):
+            return None
+        return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+
     def configure(self, **settings: Any) -> None:
         """Receive run settings (prompt_format, seed, task-specific options) before any dataset call."""
         self.settings.update(settings)
@@ -303,12 +321,13 @@ class Task(Generic[TScenario]):
         """
         return None
 
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-        """Task-level metrics from stored sample records, each ``{"value", "ci_low", "ci_high"}``.
+    def aggregate(self, records: list[dict[str, Any]], *, n_resamples: int = 1000) -> dict[str, dict[str, float]]:
+        """Task-level metrics from stored sample records, each ``{"value", "ci_low", "ci_high", "n"}``.
 
         The default is the mean reward and the mean of every numeric per-sample metric, with
-        bootstrap 95% intervals. Tasks with corpus-level metrics (F1, BLEU) override this.
+        bootstrap 95% intervals over ``n_resamples`` resamples. Tasks with corpus-level metrics
+        (F1, BLEU) override this (an override without ``n_resamples`` keeps its own count).
         """
         from taskgrove.metrics.aggregate import mean_metrics
 
-        return mean_metrics(records)
+        return mean_metrics(records, n_resamples=n_resamples)

@@ -9,8 +9,18 @@
   default is 200 resamples (each tail of a 95% interval then rests on about 5 resamples: good
   enough for a leaderboard, raise ``n_resamples`` for publication).
 
-Both are deterministic for a given ``seed``, return ``(nan, nan)`` for empty input and ``(v, v)``
-when every resample must give the same value (a single item, or all values equal).
+* :func:`indexed_interval` — for statistics that score resamples given as index arrays
+  (classification metrics, encoded once).
+
+**Clustered resampling.** When one item has several outputs (``num_samples`` > 1), the outputs
+of an item are not independent draws: ``clusters`` (the number of outputs of each item, in
+order) makes :func:`statistic_interval` and :func:`indexed_interval` resample *items* and take
+all outputs of each drawn item, so the interval rests on the number of items, not outputs.
+
+Resamples whose statistic is undefined (``nan``, e.g. MCC on a resample holding one true class)
+are left out of the percentiles. All functions are deterministic for a given ``seed``, return
+``(nan, nan)`` for empty input and ``(v, v)`` when every resample must give the same value (a
+single item, or all values equal).
 """
 
 from __future__ import annotations
@@ -98,16 +108,61 @@ def mean_interval(
     return _percentiles(resampled_means(arr, n_resamples, rng), confidence)
 
 
+class Clusters:
+    """Items made of consecutive outputs: ``sizes[i]`` outputs belong to item ``i``."""
+
+    def __init__(self, sizes: Sequence[int]) -> None:
+        import numpy as np
+
+        self.sizes = np.asarray(sizes, dtype=np.int64)
+        if self.sizes.ndim != 1 or (self.sizes < 1).any():
+            raise ValueError("every item needs at least one output")
+        self.starts = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)
+        self.equal = bool(self.sizes.size) and bool((self.sizes == self.sizes[0]).all())
+
+    @property
+    def n_items(self) -> int:
+        return int(self.sizes.size)
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self.sizes.sum())
+
+    def outputs(self, items: Any) -> Any:
+        """Output indices of the drawn ``items``: one row per row of a 2-D ``items`` when every
+        item has as many outputs (a 2-D array), else a list of 1-D arrays."""
+        import numpy as np
+
+        items = np.atleast_2d(items)
+        if self.equal:
+            m = int(self.sizes[0])
+            return (self.starts[items][..., None] + np.arange(m)).reshape(items.shape[0], -1)
+        return [
+            np.concatenate([np.arange(self.starts[i], self.starts[i] + self.sizes[i]) for i in row]) for row in items
+        ]
+
+
+def _clusters(n: int, clusters: Sequence[int] | None) -> Clusters | None:
+    if clusters is None:
+        return None
+    grouped = Clusters(clusters)
+    if grouped.n_outputs != n:
+        raise ValueError(f"clusters cover {grouped.n_outputs} outputs but there are {n}")
+    return None if grouped.n_items == n else grouped
+
+
 def statistic_interval(
     items: Sequence[T],
     statistic: Callable[[list[T]], float],
     n_resamples: int = 200,
     seed: int = 0,
     confidence: float = 0.95,
+    clusters: Sequence[int] | None = None,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``statistic`` over resampled ``items``.
+    """Percentile bootstrap interval of ``statistic`` over resampled ``items`` (resampled by
+    cluster when ``clusters`` gives the number of consecutive items of each cluster).
 
-    Resamples whose statistic is ``nan`` are ignored; a single item gives ``(v, v)``.
+    Resamples whose statistic is ``nan`` are ignored; a single item (cluster) gives ``(v, v)``.
     """
     _check(n_resamples, confidence)
     import numpy as np
@@ -116,26 +171,43 @@ def statistic_interval(
     n = len(items)
     if n == 0:
         return (math.nan, math.nan)
-    if n == 1:
+    grouped = _clusters(n, clusters)
+    units = grouped.n_items if grouped is not None else n
+    if units == 1:
         v = float(statistic(items))
         return (v, v)
     rng = np.random.default_rng(seed)
     stats = np.empty(n_resamples)
     for r in range(n_resamples):
-        idx = rng.integers(0, n, size=n)
-        stats[r] = float(statistic([items[i] for i in idx]))
+        idx = rng.integers(0, units, size=units)
+        picked = idx if grouped is None else grouped.outputs(idx)[0]
+        stats[r] = float(statistic([items[i] for i in picked]))
     return _percentiles(stats, confidence)
+
+
+def resample_indices(n: int, n_resamples: int, seed: int = 0) -> Any:
+    """The ``(n_resamples, n)`` index matrix :func:`indexed_interval` draws for ``seed`` (without
+    clusters), in order: tests compare a statistic with its reference on exactly these resamples."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    rows = max(1, _CHUNK_ELEMENTS // n)
+    return np.concatenate(
+        [rng.integers(0, n, size=(min(start + rows, n_resamples) - start, n)) for start in range(0, n_resamples, rows)]
+    )
 
 
 def indexed_interval(
     n: int,
-    score: Callable[[Any], float],
+    score: Callable[[Any], Any],
     n_resamples: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
+    clusters: Sequence[int] | None = None,
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of a statistic that scores resamples given as index arrays
-    (a 2-D array of indices, one resample per row, returning one value per row).
+    (a 2-D array of indices, one resample per row, returning one value per row); resampled by
+    cluster when ``clusters`` gives the number of consecutive items of each cluster.
 
     For statistics whose items were encoded once (see
     :func:`taskgrove.metrics.classification.confusion_statistic`): no per-resample list building.
@@ -145,13 +217,21 @@ def indexed_interval(
 
     if n == 0:
         return (math.nan, math.nan)
-    if n == 1:
-        v = float(score(np.zeros(1, dtype=np.int64)))
+    grouped = _clusters(n, clusters)
+    units = grouped.n_items if grouped is not None else n
+    if units == 1:
+        v = float(score(np.arange(n, dtype=np.int64)))
         return (v, v)
     rng = np.random.default_rng(seed)
     rows = max(1, _CHUNK_ELEMENTS // n)  # resamples scored together, within the memory bound
     stats = np.empty(n_resamples)
     for start in range(0, n_resamples, rows):
         stop = min(start + rows, n_resamples)
-        stats[start:stop] = score(rng.integers(0, n, size=(stop - start, n)))
+        drawn = rng.integers(0, units, size=(stop - start, units))
+        if grouped is None:
+            stats[start:stop] = score(drawn)
+        elif grouped.equal:
+            stats[start:stop] = score(grouped.outputs(drawn))
+        else:
+            stats[start:stop] = [float(score(row)) for row in grouped.outputs(drawn)]
     return _percentiles(stats, confidence)

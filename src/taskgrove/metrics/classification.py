@@ -20,6 +20,13 @@ The label set is ``labels`` when given (anything else predicted is invalid). Wit
 is, as in scikit-learn, the union of the references and the predictions, where ``None`` and empty
 or blank strings are invalid. With no invalid prediction every function returns exactly what the
 scikit-learn function of the same name returns on the raw labels.
+
+Bootstrap resamples (:func:`confusion_statistic`) are scored as scikit-learn scores the same
+resample: without ``labels`` the label set of a resample is the labels present in it (a class
+absent from a resample's references and predictions is left out of its macro average instead of
+counting as F1 = 0); with ``labels`` it is always those labels. A resample whose references hold a
+single class has no defined MCC: it is left out of the interval (scikit-learn would say 0.0, which
+would put 0 into the interval of a perfect classifier).
 """
 
 from __future__ import annotations
@@ -84,9 +91,11 @@ def prf_from_confusion(
 
 
 def prf_from_confusions(
-    matrices: Any, *, average: Average, pos_index: int = 0, zero_division: float = 0.0
+    matrices: Any, *, average: Average, pos_index: int = 0, zero_division: float = 0.0, present_only: bool = False
 ) -> tuple[Any, Any, Any]:
-    """:func:`prf_from_confusion` for a stack of confusion matrices (shape ``(m, k, k + 1)``)."""
+    """:func:`prf_from_confusion` for a stack of confusion matrices (shape ``(m, k, k + 1)``);
+    ``present_only``: macro averages skip labels absent from a matrix's references and valid
+    predictions (scikit-learn's label set when it is given no ``labels``)."""
     import numpy as np
 
     k = matrices.shape[1]
@@ -104,11 +113,18 @@ def prf_from_confusions(
         total = support.sum(axis=1)
         weighted = [_safe_divide((v * support).sum(axis=1), total, zero_division) for v in (precision, recall, f1)]
         return weighted[0], weighted[1], weighted[2]
+    if present_only and average == "macro":
+        present = (support > 0) | (predicted > 0)
+        count = present.sum(axis=1)
+        return tuple(  # type: ignore[return-value]
+            _safe_divide(np.where(present, v, 0.0).sum(axis=1), count, zero_division) for v in (precision, recall, f1)
+        )
     return precision.mean(axis=1), recall.mean(axis=1), f1.mean(axis=1)
 
 
-def mcc_from_confusion(matrix: Any) -> float:
-    """Matthews correlation (multiclass form, as scikit-learn) from :func:`confusion` counts."""
+def mcc_from_confusion(matrix: Any, *, single_class: float = 0.0) -> float:
+    """Matthews correlation (multiclass form, as scikit-learn) from :func:`confusion` counts;
+    ``single_class`` is the value when the references hold one class only (scikit-learn: 0.0)."""
     import numpy as np
 
     k = matrix.shape[0]
@@ -120,6 +136,8 @@ def mcc_from_confusion(matrix: Any) -> float:
     cov_tp = correct * n - np.dot(t_sum, p_sum)
     cov_pp = n * n - np.dot(p_sum, p_sum)
     cov_tt = n * n - np.dot(t_sum, t_sum)
+    if cov_tt == 0:
+        return single_class
     denominator = cov_tt * cov_pp
     return 0.0 if denominator == 0 else float(cov_tp / np.sqrt(denominator))
 
@@ -196,7 +214,9 @@ def confusion_statistic(
     """Encode the items once; return ``score(indices)`` giving the statistic on that resample.
 
     ``indices`` may also be a 2-D array, one resample per row: then it returns one value per row,
-    computed for all rows at once (one ``bincount`` for the whole stack).
+    computed for all rows at once (one ``bincount`` for the whole stack). Each resample is scored
+    as scikit-learn scores it (see the module notes): labels absent from a resample leave its
+    macro average when ``labels`` is not given; MCC of a single-class resample is ``nan``.
     """
     import numpy as np
 
@@ -207,6 +227,7 @@ def confusion_statistic(
     cells = k * (k + 1)
     codes = y_true * (k + 1) + y_pred
     which = ("precision", "recall", "f1").index(statistic) if statistic != "mcc" else -1
+    present_only = labels is None
     pos_index = label_list.index(pos_label) if statistic != "mcc" and average == "binary" else 0
 
     def score(indices: Any) -> Any:
@@ -215,9 +236,11 @@ def confusion_statistic(
         offsets = (np.arange(rows, dtype=np.int64) * cells)[:, None]
         matrices = np.bincount((codes[batch] + offsets).ravel(), minlength=rows * cells).reshape(rows, k, k + 1)
         if which < 0:
-            values = np.array([mcc_from_confusion(m) for m in matrices])
+            values = np.array([mcc_from_confusion(m, single_class=math.nan) for m in matrices])
         else:
-            values = prf_from_confusions(matrices, average=average, pos_index=pos_index)[which]
+            values = prf_from_confusions(matrices, average=average, pos_index=pos_index, present_only=present_only)[
+                which
+            ]
         return values if np.ndim(indices) == 2 else float(values[0])
 
     return score

@@ -10,7 +10,8 @@ recall_*, mcc
 entity_f1/precision/recall      ``(list[(text, type)] | None, list[(text, type)])``
 squad_em, squad_f1              ``(answer | None, gold answer or list of them; [] = none)``
 exact_match                     ``(text | None, reference or list of references)``
-rouge1/2/L/Lsum, bleu, chrf     ``(text | None, reference or list of references)``
+rouge1/2/L/Lsum, bleu, chrf,    ``(text | None, reference or list of references)``
+smoothed_bleu_4
 numeric_match                   ``(number | numeric string | None, number)``
 pass_at_<k> (e.g. pass_at_1)    ``(n samples, c correct)`` for one problem
 ==============================  ==========================================================
@@ -18,7 +19,12 @@ pass_at_<k> (e.g. pass_at_1)    ``(n samples, c correct)`` for one problem
 A metric's ``kind`` says how the corpus value is formed: ``"mean"`` metrics score each item and
 average (:meth:`Metric.sample_scores`); ``"corpus"`` metrics need all items at once (F1, MCC,
 BLEU, chrF, entity P/R/F1). Either way :meth:`Metric.compute` gives the corpus value and
-:meth:`Metric.interval` a bootstrap interval. ``scale`` is 100 for BLEU/chrF, 1 otherwise.
+:meth:`Metric.interval` a bootstrap interval.
+
+**One scale.** Every metric value is stored on the unit scale: ``Metric.range`` is ``(0, 1)`` for
+all of them except MCC (``(-1, 1)``). Metrics whose library reports another scale are converted
+and say so in ``native_scale``: sacrebleu's BLEU and chrF are 0-100, stored divided by 100 (a
+sacrebleu BLEU of 34.0 is stored as 0.34). Reports and group scores rely on this.
 
 Options are bound by :func:`get_metric`, e.g. ``get_metric("f1_binary", pos_label="yes")``.
 """
@@ -46,7 +52,11 @@ class Metric:
     name: str
     kind: Kind
     description: str
-    scale: float = 1.0
+    range: tuple[float, float] = (0.0, 1.0)
+    """The interval every value of the metric lies in (its stored scale)."""
+    native_scale: float = 1.0
+    """The full scale of the library value the metric converts (100 for sacrebleu's BLEU/chrF):
+    stored values are ``library value / native_scale``."""
     sample_scorer: BatchScorer | None = None
     corpus_scorer: CorpusScorer | None = None
     indexed_scorer: IndexedScorer | None = None
@@ -81,26 +91,41 @@ class Metric:
         self,
         items: Sequence[Item],
         *,
-        n_resamples: int | None = None,
+        n_resamples: int = 1000,
         seed: int = 0,
         confidence: float = 0.95,
+        clusters: Sequence[int] | None = None,
     ) -> tuple[float, float]:
-        """Bootstrap interval: 1000 resamples of the per-item scores for ``mean`` metrics and for
-        corpus metrics scored by index (classification), 200 recomputations of the corpus value
-        for other ``corpus`` metrics (unless ``n_resamples``)."""
+        """Percentile bootstrap interval over ``n_resamples`` resamples: of the per-item scores
+        for ``mean`` metrics, of the corpus value for ``corpus`` metrics (by index for
+        classification). ``clusters`` (outputs per item, in order) resamples items with all their
+        outputs, for items sampled several times; a ``mean`` metric then resamples item means."""
         from taskgrove.metrics.bootstrap import indexed_interval, mean_interval, statistic_interval
 
         items = list(items)
         if self.kind == "mean":
-            return mean_interval(
-                self.sample_scores(items), n_resamples=n_resamples or 1000, seed=seed, confidence=confidence
-            )
+            scores = self.sample_scores(items)
+            if clusters is not None:
+                scores = _cluster_means(scores, clusters)
+            return mean_interval(scores, n_resamples=n_resamples, seed=seed, confidence=confidence)
         if self.indexed_scorer is not None:
             score = self.indexed_scorer(*self._split(items))
             return indexed_interval(
-                len(items), score, n_resamples=n_resamples or 1000, seed=seed, confidence=confidence
+                len(items), score, n_resamples=n_resamples, seed=seed, confidence=confidence, clusters=clusters
             )
-        return statistic_interval(items, self.compute, n_resamples=n_resamples or 200, seed=seed, confidence=confidence)
+        return statistic_interval(
+            items, self.compute, n_resamples=n_resamples, seed=seed, confidence=confidence, clusters=clusters
+        )
+
+
+def _cluster_means(scores: list[float], clusters: Sequence[int]) -> list[float]:
+    if sum(clusters) != len(scores):
+        raise ValueError(f"clusters cover {sum(clusters)} outputs but there are {len(scores)}")
+    means, start = [], 0
+    for size in clusters:
+        means.append(sum(scores[start : start + size]) / size)
+        start += size
+    return means
 
 
 # --- factories: each takes the metric's options as keyword arguments -------------------------
@@ -169,7 +194,8 @@ def _mcc(*, labels: Sequence[Any] | None = None) -> Metric:
     return Metric(
         "mcc",
         "corpus",
-        "Matthews correlation coefficient",
+        "Matthews correlation coefficient (-1 to 1)",
+        range=(-1.0, 1.0),
         corpus_scorer=lambda p, r: mcc(p, r, labels=labels),
         indexed_scorer=lambda p, r: confusion_statistic(p, r, statistic="mcc", labels=labels),
     )
@@ -225,9 +251,9 @@ def _bleu(*, tokenize: str | None = None, lowercase: bool = False) -> Metric:
     return Metric(
         "bleu",
         "corpus",
-        "corpus BLEU (sacrebleu, 0-100)",
-        scale=100.0,
-        corpus_scorer=lambda p, r: bleu(p, r, tokenize=tokenize, lowercase=lowercase),
+        "corpus BLEU (sacrebleu's score / 100, in [0, 1])",
+        native_scale=100.0,
+        corpus_scorer=lambda p, r: bleu(p, r, tokenize=tokenize, lowercase=lowercase) / 100.0,
     )
 
 
@@ -237,9 +263,21 @@ def _chrf(*, word_order: int = 0) -> Metric:
     return Metric(
         "chrf",
         "corpus",
-        "corpus chrF (sacrebleu, 0-100)",
-        scale=100.0,
-        corpus_scorer=lambda p, r: chrf(p, r, word_order=word_order),
+        "corpus chrF (sacrebleu's score / 100, in [0, 1])",
+        native_scale=100.0,
+        corpus_scorer=lambda p, r: chrf(p, r, word_order=word_order) / 100.0,
+    )
+
+
+def _smoothed_bleu4() -> Metric:
+    from taskgrove.metrics.code_text import smoothed_bleu4
+
+    return Metric(
+        "smoothed_bleu_4",
+        "mean",
+        "CodeXGLUE code-to-text's smoothed sentence BLEU-4, averaged over samples (the benchmark's / 100)",
+        native_scale=100.0,
+        sample_scorer=lambda preds, refs: [smoothed_bleu4(p, r) for p, r in zip(preds, refs, strict=False)],
     )
 
 
@@ -305,6 +343,7 @@ _FACTORIES: MappingProxyType[str, Callable[..., Metric]] = MappingProxyType(
         **{t: _rouge(t) for t in ("rouge1", "rouge2", "rougeL", "rougeLsum")},
         "bleu": _bleu,
         "chrf": _chrf,
+        "smoothed_bleu_4": _smoothed_bleu4,
         "numeric_match": _numeric,
         "exact_match": _exact_match,
         "pass_at_1": _pass_at(1),
@@ -329,6 +368,14 @@ def get_metric(name: str, **options: Any) -> Metric:
             raise KeyError(f"unknown metric {name!r}; known: {', '.join(available_metrics())}, pass_at_<k>")
         factory = _pass_at(int(match.group(1)))
     return factory(**options)
+
+
+def metric_range(name: str) -> tuple[float, float] | None:
+    """The stored range of the metric called ``name`` (``None`` when no metric has that name)."""
+    try:
+        return get_metric(name).range
+    except (KeyError, TypeError):
+        return None
 
 
 def compute_metric(name: str, items: Sequence[Item], **options: Any) -> float:

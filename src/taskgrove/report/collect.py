@@ -3,6 +3,11 @@
 A run directory (see :mod:`taskgrove.runs.store`) holds ``run.json`` (status of every task, also of
 tasks that failed before writing anything), ``config.yaml`` and per task ``samples.jsonl`` and,
 once scored, ``metrics.json``. A task is listed when it appears in any of them.
+
+Scales: metrics.json files written since results moved to one scale carry ``ranges`` (the range of
+each metric, [0, 1] for all but MCC). Older files stored sacrebleu's BLEU and chrF on 0-100: they
+are read back divided by 100 (:data:`LEGACY_PERCENT`), so every score a report shows or averages is
+on the same scale.
 """
 
 from __future__ import annotations
@@ -14,6 +19,9 @@ from typing import Any
 
 from taskgrove.errors import ConfigError
 from taskgrove.runs.store import RunStore
+
+#: Metrics that metrics.json files without ``ranges`` (older versions) stored on 0-100.
+LEGACY_PERCENT = frozenset({"bleu", "chrf"})
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,10 @@ class TaskResult:
     metrics: dict[str, Score]
     error: str | None
     directory: Path
+    primary_range: tuple[float, float] | None = None
+    """The range of the primary metric's values (``None``: not declared)."""
+    failed_samples: str = "exclude"
+    """How the score treats failed samples: ``wrong`` (counted as wrong) or ``exclude`` (older runs)."""
 
     @property
     def samples_path(self) -> Path:
@@ -168,14 +180,19 @@ def _load_task(store: RunStore, name: str, info: dict[str, Any]) -> TaskResult:
     primary = None
     n = int(info.get("samples") or 0)
     n_failed = int(info.get("failed_samples") or 0)
+    primary_range = None
+    failed_policy = "exclude"
     if stored:
         primary = str(stored.get("primary_metric") or "reward")
+        legacy = not isinstance(stored.get("ranges"), dict)
         for key, entry in (stored.get("metrics") or {}).items():
             score = Score.from_entry(entry)
             if score is not None:
-                metrics[key] = score
+                metrics[key] = _percent_to_unit(score) if legacy and key in LEGACY_PERCENT else score
         n = int(stored.get("n") or 0)
         n_failed = int(stored.get("n_failed") or 0)
+        primary_range = _range_of(primary, stored.get("ranges") if not legacy else None)
+        failed_policy = str(stored.get("failed_samples") or "exclude")
     status = str(info.get("status") or ("completed" if stored else "unscored"))
     score = metrics.get(primary) if primary else None
     return TaskResult(
@@ -188,7 +205,26 @@ def _load_task(store: RunStore, name: str, info: dict[str, Any]) -> TaskResult:
         metrics=metrics,
         error=info.get("error"),
         directory=task_store.directory,
+        primary_range=primary_range,
+        failed_samples=failed_policy,
     )
+
+
+def _percent_to_unit(score: Score) -> Score:
+    scaled = [None if v is None else v / 100.0 for v in (score.ci_low, score.ci_high)]
+    return Score(score.value / 100.0, scaled[0], scaled[1], score.n)
+
+
+def _range_of(metric: str, ranges: Any) -> tuple[float, float] | None:
+    """The stored range of ``metric``, else (older files) the range the metric registry declares."""
+    if isinstance(ranges, dict):
+        found = ranges.get(metric)
+        if isinstance(found, list) and len(found) == 2 and all(_number(v) for v in found):
+            return (float(found[0]), float(found[1]))
+        return None
+    from taskgrove.metrics.registry import metric_range
+
+    return metric_range(metric)
 
 
 def _number(value: Any) -> bool:

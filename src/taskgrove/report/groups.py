@@ -8,6 +8,13 @@ that have a score in that run:
 * **mean** — the unweighted mean of the tasks' primary metrics;
 * **weighted** — the mean weighted by each task's number of scored samples.
 
+**One scale.** Only primary metrics known to lie in [0, 1] are averaged (every registry metric
+but MCC, BLEU/chrF included since they are stored divided by 100; a reward only when its task
+declares its range). A member whose primary metric has another range (MCC) is left out of the
+group's scores; one whose metrics.json declares no range (older runs, tasks that declare no
+reward range) is averaged only when its value lies in [0, 1], and the note says it was assumed.
+The note names every member left out and, when members differ, the metric each contributed.
+
 **Intervals.** Combining the tasks' own bootstrap intervals is not valid, so a group's interval
 is recomputed: a stratified bootstrap (each task's stored per-sample values resampled within the
 task, 1,000 resamples) of both statistics. This is valid only when every member's primary metric
@@ -40,6 +47,8 @@ class Member:
     metric: str
     values: Sequence[float] | None = None
     reason: str | None = None
+    unit_scale: bool | None = True
+    """Whether the metric's values lie in [0, 1] (``None``: not declared)."""
 
 
 @dataclass(frozen=True)
@@ -86,13 +95,22 @@ def score_group(
 ) -> GroupScore:
     """Mean and weighted mean of ``members``; bootstrap intervals when every member allows one."""
     notes = []
+    assumed = [m for m in members if m.unit_scale is None and 0.0 <= m.value <= 1.0]
+    off_scale = [m for m in members if m.unit_scale is False or (m.unit_scale is None and m not in assumed)]
+    members = [m for m in members if m not in off_scale]
     if len(members) < len(expected):
         notes.append(f"scored over {len(members)} of {len(expected)} tasks")
+    if off_scale:
+        notes.append(
+            "left out (primary metric not on the [0, 1] scale): "
+            + ", ".join(f"{m.name} ({m.metric})" for m in off_scale)
+        )
+    if assumed:
+        notes.append("scale not declared, assumed [0, 1]: " + ", ".join(f"{m.name} ({m.metric})" for m in assumed))
     if not members:
         return GroupScore(group, (), tuple(expected), None, None, "; ".join(notes) or None)
-    metrics = sorted({m.metric for m in members})
-    if len(metrics) > 1:
-        notes.append(f"mixes metrics: {', '.join(metrics)}")
+    if len({m.metric for m in members}) > 1:
+        notes.append("primary metrics used: " + ", ".join(f"{m.name.rsplit('/', 1)[-1]}={m.metric}" for m in members))
     total = sum(m.n for m in members)
     mean_value = sum(m.value for m in members) / len(members)
     weighted_value = sum(m.value * m.n for m in members) / total if total else mean_value
@@ -113,10 +131,12 @@ def member_of(task: TaskResult, scores: SampleScores | None) -> Member | None:
     if task.score is None:
         return None
     metric = task.primary_metric or "reward"
+    unit = None if task.primary_range is None else task.primary_range == (0.0, 1.0)
     if scores is not None and scores.is_primary_mean:
-        return Member(task.name, task.score.value, len(scores.values), metric, list(scores.values.values()))
+        values = list(scores.values.values())
+        return Member(task.name, task.score.value, len(values), metric, values, unit_scale=unit)
     reason = scores.reason if scores is not None else f"{task.name} has no per-sample values"
-    return Member(task.name, task.score.value, task.n, metric, None, reason)
+    return Member(task.name, task.score.value, task.n, metric, None, reason, unit_scale=unit)
 
 
 def run_groups(

@@ -41,8 +41,9 @@ def sample_value(record: dict[str, Any], field: str) -> float | None:
 def read_sample_scores(task: TaskResult, field: str | None = None) -> SampleScores:
     """Per-sample values of ``field`` (default: the task's primary metric) from its samples file.
 
-    Errored samples are left out, as the executor leaves them out of ``metrics.json``; the last
-    line of an id wins, as in the store.
+    Errored samples count as 0 when the task's score counts failed samples as wrong (the
+    default), and are left out when it excluded them (``failed_samples: exclude``, older runs);
+    the last line of an id wins, as in the store.
     """
     field = field or task.primary_metric or "reward"
     values: dict[str, float] = {}
@@ -54,6 +55,8 @@ def read_sample_scores(task: TaskResult, field: str | None = None) -> SampleScor
             errors.discard(sample_id)
             if record.get("error"):
                 errors.add(sample_id)
+                if task.failed_samples == "wrong":
+                    values[sample_id] = 0.0
                 continue
             value = sample_value(record, field)
             if value is not None:
@@ -62,7 +65,7 @@ def read_sample_scores(task: TaskResult, field: str | None = None) -> SampleScor
     return SampleScores(
         field=field,
         values=values,
-        n_records=len(values) + len(errors),
+        n_records=len(set(values) | errors),
         n_errors=len(errors),
         is_primary_mean=reason is None,
         reason=reason,

@@ -25,6 +25,7 @@ from taskgrove.runner.jobs import Job, complete, sampling_of
 from taskgrove.runner.model import ConfiguredModel, check_model_spec, default_model_factory
 from taskgrove.runner.outcome import RunResult, TaskOutcome
 from taskgrove.runner.progress import Progress, make_progress
+from taskgrove.runner.results import check_spec, metrics_document, read_task_file, write_task_file
 from taskgrove.runner.safety import SafetyMixin, raise_duplicates
 from taskgrove.runs.flame_csv import FlameCsv
 from taskgrove.runs.store import RunStore, TaskStore, bulk_loading
@@ -66,6 +67,7 @@ class Executor(SafetyMixin):
             check_model_spec(config)  # a usage error, before any folder exists
         self._source_model: str | None = None  # evaluate: the model of the run being re-scored
         self.source = self._evaluation_source() if config.mode == "evaluate" else None
+        self._source_tasks = self._check_sources() if self.source is not None else {}
         self._model = model
         self._loaded_model: Model | None = None
         self._model_error: Exception | None = None
@@ -119,6 +121,18 @@ class Executor(SafetyMixin):
         if missing:
             raise ConfigError(f"{run.root} has no stored samples for: {', '.join(missing)}")
         return sources
+
+    def _check_sources(self) -> dict[str, dict[str, Any]]:
+        """Evaluate: each source task's recorded identity and settings (``task.json``); refuses
+        a task whose spec changed since, unless ``rescore_changed``."""
+        assert self.source is not None
+        found = {}
+        for name, store in self.source.items():
+            info = read_task_file(store)
+            if info is not None:
+                check_spec(name, self.registry.create(name), info, rescore_changed=self.config.rescore_changed)
+                found[name] = info
+        return found
 
     def _open_store(self) -> RunStore:
         if self.config.resume and self.config.mode != "evaluate":
@@ -214,18 +228,28 @@ class Executor(SafetyMixin):
 
     async def _run_task(self, name: str, outcome: TaskOutcome) -> None:
         settings = self.config.for_task(name, self._aliases.get(name))
+        source_info = self._source_tasks.get(name)
+        if source_info is not None:  # evaluate: the settings of the run that produced the outputs
+            inherited = {
+                k: v for k, v in (source_info.get("settings") or {}).items() if k in TaskOverrides.model_fields
+            }
+            settings = TaskOverrides(**{**settings.model_dump(), **inherited})
         task = self.registry.create(name)
         options = dict(settings.options)
         if settings.invalid is not None and hasattr(type(task), "invalid"):  # tasks that parse replies
             options.setdefault("invalid", settings.invalid)
+        if settings.prompt_style == "completion" and getattr(task, "prompt_style", None) is None:
+            raise ConfigError(f"task {name} has no completion-style prompts (prompt_style is for declarative tasks)")
         task.configure(
             prompt_format=settings.prompt_format,
             num_fewshot=settings.num_fewshot,
             seed=settings.seed,
             split=settings.split,
+            **({"prompt_style": settings.prompt_style} if settings.prompt_style is not None else {}),
             **options,
         )
         task_store = self.store.task(name)
+        write_task_file(task_store, task, settings)
         kept: list[dict[str, Any]] = []
         with bulk_loading(freeze=True):  # scenarios and stored records live through the task
             if self.config.mode == "evaluate":
@@ -240,25 +264,23 @@ class Executor(SafetyMixin):
             for job in jobs:
                 job.model = model
         outcome.skipped_samples = len(kept)
-        completed = await self._run_jobs(name, jobs, task, task_store, settings, outcome)
+        failed: list[dict[str, Any]] = []
+        completed = await self._run_jobs(name, jobs, task, task_store, settings, outcome, failed)
         if self.config.mode in ("run", "evaluate"):
-            records = kept + completed
-            metrics = task.aggregate(records)
-            outcome.metrics = metrics
-            outcome.primary_metric = task.primary_metric
-            task_store.write_metrics(
-                {
-                    "task": name,
-                    "run_id": self.store.run_id,
-                    "model": self.model_name,
-                    "split": settings.split,
-                    "prompt_format": settings.prompt_format,
-                    "n": len(records),
-                    "n_failed": outcome.failed_samples,
-                    "primary_metric": task.primary_metric,
-                    "metrics": metrics,
-                }
+            document = metrics_document(
+                task,
+                name,
+                run_id=self.store.run_id,
+                model=self.model_name,
+                config=self.config,
+                settings=settings,
+                records=kept + completed,
+                failed=failed,
+                source=source_info,
             )
+            outcome.metrics = document["metrics"]
+            outcome.primary_metric = task.primary_metric
+            task_store.write_metrics(document)
 
     def _inference_jobs(self, task: Task, settings: TaskOverrides, done: set[str]) -> list[Job]:
         scenarios = task.get_dataset(settings.split or "test")
@@ -303,8 +325,10 @@ class Executor(SafetyMixin):
         task_store: TaskStore,
         settings: TaskOverrides,
         outcome: TaskOutcome,
+        failed_records: list[dict[str, Any]],
     ) -> list[dict[str, Any]]:
-        """Run the jobs concurrently; return the records that completed without error."""
+        """Run the jobs concurrently; return the records that completed without error (the
+        others are appended to ``failed_records``)."""
         assert self.progress is not None
         total = len(jobs)
         max_failed = self.config.max_failed_samples(total + outcome.skipped_samples, settings)
@@ -334,6 +358,7 @@ class Executor(SafetyMixin):
                     completed.append(record)
                 else:
                     failures.append(record["error"])
+                    failed_records.append(record)
                     if len(failures) > max_failed or (record["error"].get("fatal") and not completed):
                         stopping = True  # past the budget, or a cause every sample would repeat
                         return

@@ -19,7 +19,6 @@ its parsed answer in ``metadata["prediction"]`` and its per-sample scores in ``m
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -46,7 +45,7 @@ TASK_OPTIONS = frozenset({"source", "source_options", "mc_scoring", "invalid"})
 MC_SCORING = ("auto", "generate")
 INVALID = ("wrong", "drop")
 #: Settings the executor always passes.
-RUN_SETTINGS = frozenset({"prompt_format", "num_fewshot", "seed", "split"})
+RUN_SETTINGS = frozenset({"prompt_format", "num_fewshot", "seed", "split", "prompt_style"})
 
 
 class DataError(TaskgroveError):
@@ -96,6 +95,7 @@ class DeclarativeTask(Task[Scenario]):
         self.spec = spec
         self.description = spec.description
         self.primary_metric = spec.primary_metric or spec.metrics[0].name
+        self.version = spec.version
         self.base_dir = base_dir
         env = make_environment(spec.constants)
         self._input = compile_template(f"{spec.name}: input", spec.input, env) if spec.input is not None else None
@@ -141,6 +141,7 @@ class DeclarativeTask(Task[Scenario]):
         self._reward_name = reward_name
         self._reward_metric = dict(self._metrics)[reward_name]
         self._reward_is_sample = self._reward_metric.kind == "mean"
+        self.reward_range = self._reward_metric.range
 
     # --- building blocks ------------------------------------------------------------------------
     def _build_parser(self) -> Any:
@@ -209,6 +210,10 @@ class DeclarativeTask(Task[Scenario]):
     def invalid(self) -> str:
         """``wrong`` or ``drop``: how unparsable replies count (the run's option, else the spec's)."""
         return str(self.settings.get("invalid") or self.spec.invalid)
+
+    def spec_hash(self) -> str:
+        """The hash of the task's resolved spec (:meth:`TaskSpec.spec_hash`)."""
+        return self.spec.spec_hash()
 
     def get_train_config(self) -> TaskTrainConfig:
         try:
@@ -461,26 +466,15 @@ class DeclarativeTask(Task[Scenario]):
         return Trajectory(messages_and_choices=conversation, reward=float(reward), metrics=metrics, metadata=metadata)
 
     # --- scoring --------------------------------------------------------------------------------
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    def aggregate(self, records: list[dict[str, Any]], *, n_resamples: int = 1000) -> dict[str, dict[str, float]]:
         """Mean reward and per-sample metrics (with bootstrap 95% intervals), plus each corpus
-        metric (F1, BLEU, entity F1...) over every stored (prediction, reference) pair."""
-        from taskgrove.metrics.aggregate import mean_metrics, metric_value
+        metric (F1, BLEU, entity F1...) over every stored (prediction, reference) pair, resampled
+        by item (all outputs of an item together)."""
+        from taskgrove.metrics.aggregate import corpus_metrics, mean_metrics
 
-        result = mean_metrics(records)
-        if self._corpus_metrics:
-            items = [
-                ((output.get("metadata") or {}).get("prediction"), record.get("reference"))
-                for record in records
-                for output in record.get("outputs") or ()
-            ]
-            if self.invalid == "drop":  # unparsable replies left out, as the task's paper does
-                items = [item for item in items if item[0] is not None]
-            for name, metric in self._corpus_metrics:
-                if not items:
-                    continue
-                value = metric.compute(items)
-                low, high = metric.interval(items) if not math.isnan(value) else (math.nan, math.nan)
-                result[name] = metric_value(value, low, high, len(items))
+        result = mean_metrics(records, n_resamples=n_resamples)
+        drop = self.invalid == "drop"  # unparsable replies left out, as the task's paper does
+        result.update(corpus_metrics(records, self._corpus_metrics, n_resamples=n_resamples, drop_unparsed=drop))
         return result
 
 

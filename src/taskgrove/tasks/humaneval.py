@@ -101,6 +101,7 @@ class HumanEvalTask(Task[Scenario]):
         "10+ samples per problem)."
     )
     primary_metric = "pass@1"
+    reward_range = (0.0, 1.0)
 
     def __init__(self, name: str = NAME) -> None:
         super().__init__(name)
@@ -209,14 +210,14 @@ class HumanEvalTask(Task[Scenario]):
         return self._gate[1]
 
     # --- scoring ----------------------------------------------------------------------------------
-    def aggregate(self, records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    def aggregate(self, records: list[dict[str, Any]], *, n_resamples: int = 1000) -> dict[str, dict[str, float]]:
         """Mean reward and per-sample metrics, plus ``pass@k`` over problems for each k in
         :data:`PASS_AT_K` that every problem has enough samples for."""
         from taskgrove.metrics.aggregate import mean_metrics, metric_value
         from taskgrove.metrics.bootstrap import mean_interval
         from taskgrove.metrics.code import pass_at_k
 
-        result = mean_metrics(records)
+        result = mean_metrics(records, n_resamples=n_resamples)
         counts = [
             (len(outputs), sum(1 for o in outputs if o.get("reward") == 1.0))
             for outputs in (r.get("outputs") or [] for r in records)
@@ -229,7 +230,7 @@ class HumanEvalTask(Task[Scenario]):
             if fewest < k:
                 continue
             values = [pass_at_k(n, c, k) for n, c in counts]
-            low, high = mean_interval(values)
+            low, high = mean_interval(values, n_resamples=n_resamples)
             result[f"pass@{k}"] = metric_value(sum(values) / len(values), low, high, len(values))
         return result
 

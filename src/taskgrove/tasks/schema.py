@@ -11,6 +11,31 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 OutputType = Literal["generate", "multiple_choice"]
+PromptStyle = Literal["chat", "completion"]
+#: The fields whose values decide what a task scores (its spec hash covers them).
+HASHED_FIELDS = (
+    "version",
+    "invalid",
+    "system",
+    "input",
+    "messages_field",
+    "expand",
+    "constants",
+    "reference",
+    "fewshot",
+    "output",
+    "labels",
+    "aliases",
+    "choices",
+    "choices_field",
+    "prompt_style",
+    "target_delimiter",
+    "parser",
+    "prediction_transform",
+    "metrics",
+    "reward",
+    "primary_metric",
+)
 #: Keys of a declarative scenario (an expand variable is stored beside them).
 SCENARIO_KEYS = frozenset({"id", "input", "messages", "reference", "choices", "fewshot"})
 
@@ -132,6 +157,12 @@ class TaskSpec(_Strict):
       papers do; a run may override it with the task option ``invalid``).
     * ``differences``: how the task differs from the paper or harness it reproduces
       (``taskgrove tasks -v`` shows it).
+    * ``version``: the task's version (default 1); raise it when a change alters its scores.
+      metrics.json records it with :meth:`spec_hash`.
+    * ``prompt_style``: ``chat`` (messages through the model's chat template) or ``completion``
+      (plain text as lm-eval builds it: system text, demonstrations ``input + target_delimiter
+      + answer`` separated by blank lines, then the input; a multiple-choice continuation is
+      ``target_delimiter + choice``). ``target_delimiter`` defaults to lm-eval's ``" "``.
     """
 
     name: str
@@ -162,6 +193,9 @@ class TaskSpec(_Strict):
     train: dict[str, Any] = Field(default_factory=dict)
     invalid: Literal["wrong", "drop"] = "wrong"
     differences: str | None = None
+    version: int = Field(1, ge=1)
+    prompt_style: PromptStyle = "chat"
+    target_delimiter: str = " "
 
     @field_validator("source", mode="before")
     @classmethod
@@ -229,3 +263,14 @@ class TaskSpec(_Strict):
     @property
     def metric_names(self) -> list[str]:
         return [m.name for m in self.metrics]
+
+    def spec_hash(self) -> str:
+        """A hash of what decides the task's scores (prompt, parser, metrics, few-shot settings,
+        version: :data:`HASHED_FIELDS`); stable across runs and machines, blind to the description,
+        the data source and training defaults."""
+        import hashlib
+        import json
+
+        resolved = self.model_dump(mode="json", include=set(HASHED_FIELDS))
+        text = json.dumps(resolved, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
