@@ -71,7 +71,11 @@ def test_one_sided_failed_and_corpus_tasks(runs):
     )
     rouge = result["t/rouge"]
     assert rouge.field == "rougeL" and rouge.mcnemar is None  # not 0/1 scores: no McNemar
-    assert rouge.n_paired == 3 and rouge.errors_b == 1 and "errored samples: 0 in A (left out), 1 in B (left out)" in rouge.note
+    assert (
+        rouge.n_paired == 3
+        and rouge.errors_b == 1
+        and "errored samples: 0 in A (left out), 1 in B (left out)" in rouge.note
+    )
     assert rouge.paired.diff == pytest.approx(0.2)  # every matched pair differs by exactly 0.2
     assert rouge.paired.ci_low == pytest.approx(0.2) and rouge.paired.ci_high == pytest.approx(0.2)
     assert rouge.significant  # a constant non-zero difference: p = 1 / (1 + resamples)

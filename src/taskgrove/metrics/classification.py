@@ -116,9 +116,10 @@ def prf_from_confusions(
     if present_only and average == "macro":
         present = (support > 0) | (predicted > 0)
         count = present.sum(axis=1)
-        return tuple(  # type: ignore[return-value]
+        p, r, f = (
             _safe_divide(np.where(present, v, 0.0).sum(axis=1), count, zero_division) for v in (precision, recall, f1)
         )
+        return p, r, f
     return precision.mean(axis=1), recall.mean(axis=1), f1.mean(axis=1)
 
 

@@ -245,6 +245,11 @@ def _rouge(rouge_type: str) -> Callable[..., Metric]:
     return factory
 
 
+def _from_percent(value: float) -> float:
+    """A 0-100 library score on [0, 1] (sacrebleu's perfect BLEU is 100.00000000000004: clipped)."""
+    return value if math.isnan(value) else min(1.0, max(0.0, value / 100.0))
+
+
 def _bleu(*, tokenize: str | None = None, lowercase: bool = False) -> Metric:
     from taskgrove.metrics.generation import bleu
 
@@ -253,7 +258,7 @@ def _bleu(*, tokenize: str | None = None, lowercase: bool = False) -> Metric:
         "corpus",
         "corpus BLEU (sacrebleu's score / 100, in [0, 1])",
         native_scale=100.0,
-        corpus_scorer=lambda p, r: bleu(p, r, tokenize=tokenize, lowercase=lowercase) / 100.0,
+        corpus_scorer=lambda p, r: _from_percent(bleu(p, r, tokenize=tokenize, lowercase=lowercase)),
     )
 
 
@@ -265,7 +270,7 @@ def _chrf(*, word_order: int = 0) -> Metric:
         "corpus",
         "corpus chrF (sacrebleu's score / 100, in [0, 1])",
         native_scale=100.0,
-        corpus_scorer=lambda p, r: chrf(p, r, word_order=word_order) / 100.0,
+        corpus_scorer=lambda p, r: _from_percent(chrf(p, r, word_order=word_order)),
     )
 
 

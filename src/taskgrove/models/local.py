@@ -121,6 +121,27 @@ class LocalModel:
             _LOGLIKELIHOOD, request, rows=len(rows), length=max(len(ids) for ids, _ in rows)
         )
 
+    async def loglikelihood_text(self, context: str, continuations: list[str]) -> list[float]:
+        """Sum of log-probs of each continuation's tokens after the plain-text ``context`` (no chat
+        template: completion-style prompts). Tokens are split as lm-evaluation-harness splits
+        them: trailing whitespace of the context moves to the continuation, the continuation's
+        tokens are those of ``context + continuation`` after the context's own tokens."""
+        if not continuations:
+            return []
+        stripped = context.rstrip()
+        moved = context[len(stripped) :]
+        context_ids = self._encode(stripped)
+        if not context_ids:
+            raise ModelError(f"{self.name}: an empty context cannot be scored", model=self.name)
+        rows = []
+        for continuation in continuations:
+            full = self._encode(stripped + moved + continuation)
+            rows.append((full, len(full) - len(context_ids)))
+        request = _ScoreRequest(rows)
+        return await self._batcher.submit(
+            _LOGLIKELIHOOD, request, rows=len(rows), length=max(len(ids) for ids, _ in rows)
+        )
+
     async def aclose(self) -> None:
         """Stop batching and free the weights."""
         await self._batcher.aclose()

@@ -175,7 +175,10 @@ def compare_task(
     if only_a or only_b:
         notes.append(f"ids differ: {len(scores_a.values)} scored in A, {len(scores_b.values)} in B, {len(ids)} matched")
     if scores_a.n_errors or scores_b.n_errors:
-        how = {side: "as wrong" if t.failed_samples == "wrong" else "left out" for side, t in (("A", task_a), ("B", task_b))}
+        how = {
+            side: "as wrong" if t.failed_samples == "wrong" else "left out"
+            for side, t in (("A", task_a), ("B", task_b))
+        }
         notes.append(f"errored samples: {scores_a.n_errors} in A ({how['A']}), {scores_b.n_errors} in B ({how['B']})")
     return TaskComparison(
         task=name,

@@ -128,7 +128,7 @@ class Executor(SafetyMixin):
         assert self.source is not None
         found = {}
         for name, store in self.source.items():
-            info = read_task_file(store)
+            info = read_task_file(store) if isinstance(store, TaskStore) else None  # FLaME CSVs carry none
             if info is not None:
                 check_spec(name, self.registry.create(name), info, rescore_changed=self.config.rescore_changed)
                 found[name] = info

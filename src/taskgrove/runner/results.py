@@ -138,14 +138,14 @@ def takes_resamples(task: Task) -> bool:
 
 def metric_ranges(task: Task, metrics: Mapping[str, Any]) -> dict[str, list[float]]:
     """The declared range of each stored metric the run knows one for: registry metrics by name,
-    ``reward`` from the task's ``reward_range``, ``parsed``/``acc_norm``/``pass@k`` on [0, 1]."""
+    ``reward`` from the task's ``reward_range``, ``unparsable``/``acc_norm``/``pass@k`` on [0, 1]."""
     from taskgrove.metrics.registry import metric_range
 
     ranges: dict[str, list[float]] = {}
     for key in metrics:
         if key == "reward":
             found = getattr(task, "reward_range", None)
-        elif key in ("parsed", "acc_norm") or key.startswith("pass@"):
+        elif key in ("parsed", "unparsable", "acc_norm", "acc_bytes") or key.startswith("pass@"):
             found = (0.0, 1.0)
         else:
             found = metric_range(key)

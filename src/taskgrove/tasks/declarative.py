@@ -19,6 +19,7 @@ its parsed answer in ``metadata["prediction"]`` and its per-sample scores in ``m
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -35,6 +36,7 @@ from taskgrove.core import (
     supports_loglikelihood,
 )
 from taskgrove.errors import ConfigError, TaskgroveError
+from taskgrove.tasks.choice_scoring import check_prompt_style, normalized_metrics, score_choices
 from taskgrove.tasks.prompts import build_messages, compile_template, insert_fewshot, make_environment
 from taskgrove.tasks.schema import TaskSpec
 
@@ -96,6 +98,7 @@ class DeclarativeTask(Task[Scenario]):
         self.description = spec.description
         self.primary_metric = spec.primary_metric or spec.metrics[0].name
         self.version = spec.version
+        self.prompt_style = spec.prompt_style
         self.base_dir = base_dir
         env = make_environment(spec.constants)
         self._input = compile_template(f"{spec.name}: input", spec.input, env) if spec.input is not None else None
@@ -200,6 +203,13 @@ class DeclarativeTask(Task[Scenario]):
             )
         if "source_options" in settings and "source" not in settings:
             raise ConfigError(f"task {self.name}: option source_options applies to an overriding 'source'; give both")
+        self.prompt_style = check_prompt_style(
+            self.name,
+            settings.get("prompt_style") or self.spec.prompt_style,
+            multiple_choice=self._mc,
+            has_input=self._input is not None,
+            mc_scoring=settings.get("mc_scoring", "auto"),
+        )
         if settings.get("prompt_format") == "few_shot" and self.spec.fewshot is None:
             raise ConfigError(
                 f"task {self.name} has no few-shot examples (its spec sets fewshot: null); run it zero_shot"
@@ -354,9 +364,23 @@ class DeclarativeTask(Task[Scenario]):
         messages = self.messages(scenario)
         reference = scenario["reference"]
         row_choices: list[str] | None = scenario["choices"] if self._row_parser_options is not None else None
-        if self._mc and self.settings.get("mc_scoring", "auto") == "auto" and supports_loglikelihood(model):
+        completion = self.prompt_style == "completion"
+        if (
+            self._mc
+            and self.settings.get("mc_scoring", "auto") == "auto"
+            and (completion or supports_loglikelihood(model))
+        ):
             options = row_choices if row_choices is not None else self._choices
-            scores = await model.loglikelihood(messages, options)  # type: ignore[attr-defined]
+            system = self._system["content"] if self._system else None
+            scores, messages = await score_choices(
+                model,
+                messages,
+                scenario,
+                options,
+                style=self.prompt_style,
+                system=system,
+                target_delimiter=self.spec.target_delimiter,
+            )
             best = max(range(len(scores)), key=scores.__getitem__)
             extra = {"loglikelihoods": [float(s) for s in scores]}
             return TrajectoryGroup(
@@ -460,6 +484,11 @@ class DeclarativeTask(Task[Scenario]):
                 else self._reward_metric.compute([(prediction, reference)])
             )
         metrics["unparsable"] = 1.0 if prediction is None else 0.0
+        if extra and extra.get("loglikelihoods") is not None:
+            options = list(choices) if choices is not None else self._choices
+            metrics.update(
+                normalized_metrics(extra["loglikelihoods"], options, lambda o: self.predict(o, choices) == reference)
+            )
         metadata: dict[str, Any] = {"prediction": prediction}
         if extra:
             metadata.update(extra)

@@ -140,6 +140,25 @@ def build_messages(system: Message | None, examples: Sequence[Sequence[str]], us
     return messages
 
 
+def completion_prompt(
+    system: str | None,
+    examples: Sequence[Sequence[str]],
+    user: str,
+    *,
+    target_delimiter: str = " ",
+    fewshot_delimiter: str = "\n\n",
+) -> str:
+    """A completion-style (no chat template) prompt built as lm-evaluation-harness builds it:
+    the system text, each demonstration as ``input + target_delimiter + answer +
+    fewshot_delimiter``, then the input. As in lm-eval, nothing separates the system text from
+    what follows: end it with its own separator (``"...\n\n"``)."""
+    parts = [system or ""]
+    for question, answer in examples:
+        parts.append(f"{question}{target_delimiter}{answer}{fewshot_delimiter}")
+    parts.append(user)
+    return "".join(parts)
+
+
 def insert_fewshot(conversation: Sequence[Message], examples: Sequence[Sequence[str]]) -> list[Message]:
     """A stored conversation (leading system messages, then turns) with demonstrations placed
     after the system messages."""
