@@ -38,8 +38,8 @@ def task_identity(task: Task) -> dict[str, Any]:
 def prompt_settings(settings: TaskOverrides, task: Task) -> dict[str, Any]:
     """The prompt settings the task ran with (its own ``prompt_style`` when the run set none)."""
     values = {key: getattr(settings, key) for key in PROMPT_SETTINGS}
-    if values["prompt_style"] is None:
-        values["prompt_style"] = getattr(task, "prompt_style", "chat")
+    if values["prompt_style"] is None:  # tasks without prompt styles (Python tasks) record None
+        values["prompt_style"] = getattr(task, "prompt_style", None)
     return values
 
 

@@ -149,10 +149,11 @@ def completion_prompt(
     fewshot_delimiter: str = "\n\n",
 ) -> str:
     """A completion-style (no chat template) prompt built as lm-evaluation-harness builds it:
-    the system text, each demonstration as ``input + target_delimiter + answer +
-    fewshot_delimiter``, then the input. As in lm-eval, nothing separates the system text from
-    what follows: end it with its own separator (``"...\n\n"``)."""
-    parts = [system or ""]
+    the system text (lm-eval's ``description``) ended by ``fewshot_delimiter``, each
+    demonstration as ``input + target_delimiter + answer + fewshot_delimiter``, then the input.
+    The system text's own trailing whitespace is replaced by the delimiter, so a description
+    written as lm-eval wants it (``"...\n\n"``) and one without gives the same prompt."""
+    parts = [system.rstrip() + fewshot_delimiter if system and system.strip() else ""]
     for question, answer in examples:
         parts.append(f"{question}{target_delimiter}{answer}{fewshot_delimiter}")
     parts.append(user)
