@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,10 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=30)
     parser.add_argument("--json", help="write the results here too")
     args = parser.parse_args()
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as taskgrove's loader: no spinning threads
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("TASKGROVE_TORCH_THREADS", "1")))
     directory = model_dir()
     report = {}
     for style in ("completion", "chat"):
