@@ -282,6 +282,10 @@ def test_evaluate_refuses_samples_whose_prompts_this_task_would_not_build(tmp_pa
 
     source = execute(registry("Classify."), mode="inference").run_dir
     assert execute(registry("Classify."), mode="evaluate", file_name=str(source)).scores() == {"t/labels": 1.0}
+    with pytest.raises(Exception) as failed:  # the spec hash in the source's task.json refuses first
+        execute(registry("Classify the sentiment."), mode="evaluate", file_name=str(source))
+    assert "task t/labels changed since its outputs were produced" in str(failed.value)
+    (source / "t" / "labels" / "task.json").unlink()  # without it, the prompts themselves are compared
     with pytest.raises(Exception) as failed:
         execute(registry("Classify the sentiment."), mode="evaluate", file_name=str(source))
     assert "the prompt of sample '0' is not the one t/labels builds" in str(failed.value)

@@ -129,7 +129,7 @@ class Executor(SafetyMixin):
         found = {}
         for name, store in self.source.items():
             info = read_task_file(store) if isinstance(store, TaskStore) else None  # FLaME CSVs carry none
-            if info is not None:
+            if info is not None and info.get("task") in (None, name):
                 check_spec(name, self.registry.create(name), info, rescore_changed=self.config.rescore_changed)
                 found[name] = info
         return found

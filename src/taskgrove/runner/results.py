@@ -45,7 +45,7 @@ def prompt_settings(settings: TaskOverrides, task: Task) -> dict[str, Any]:
 
 def write_task_file(store: TaskStore, task: Task, settings: TaskOverrides) -> None:
     """Record the task's identity and prompt settings in its directory (``task.json``)."""
-    info = {**task_identity(task), "settings": prompt_settings(settings, task)}
+    info = {"task": task.name, **task_identity(task), "settings": prompt_settings(settings, task)}
     atomic_write(store.directory / TASK_FILE, dumps(info))
 
 
@@ -67,6 +67,8 @@ def check_spec(name: str, task: Task, stored: Mapping[str, Any] | None, *, resco
     """Refuse (one line) to re-score ``name`` when its spec hash differs from the stored one."""
     if stored is None or stored.get("spec_hash") is None or rescore_changed:
         return
+    if stored.get("task") not in (None, name):
+        return  # samples of another task: the executor refuses them, naming the task
     current = task.spec_hash()
     if current != stored["spec_hash"]:
         raise ConfigError(

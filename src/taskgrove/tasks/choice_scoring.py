@@ -12,7 +12,7 @@ Each scored trajectory reports ``acc_norm`` and ``acc_bytes`` beside the task's 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, cast
 
 from taskgrove.core import Message, Model
@@ -36,28 +36,24 @@ def check_prompt_style(
     return cast(Literal["chat", "completion"], style)
 
 
+def completion_text(system: Message | None, examples: Sequence[Sequence[str]], user: str, spec: Any) -> str:
+    """The completion-style prompt of a scenario (see :func:`completion_prompt`)."""
+    content = system.get("content") if system else None
+    return completion_prompt(str(content) if content else None, examples, user, target_delimiter=spec.target_delimiter)
+
+
 async def score_choices(
-    model: Model,
-    messages: list[Message],
-    scenario: Mapping[str, Any],
-    options: Sequence[str],
-    *,
-    style: str,
-    system: str | None,
-    target_delimiter: str,
-) -> tuple[list[float], list[Message]]:
-    """The log-likelihood of each option and the prompt as stored (completion: the plain text as
-    one user message, verbatim)."""
+    model: Model, messages: list[Message], options: Sequence[str], *, style: str, target_delimiter: str
+) -> list[float]:
+    """The log-likelihood of each option after the prompt ``messages``: through the chat template,
+    or (completion) after the plain text the one message holds, each option after the delimiter."""
     if style != "completion":
-        return [float(s) for s in await model.loglikelihood(messages, list(options))], messages  # type: ignore[attr-defined]
+        return [float(s) for s in await model.loglikelihood(messages, list(options))]  # type: ignore[attr-defined]
     scorer = getattr(model, "loglikelihood_text", None)
     if scorer is None:
         raise TaskgroveError(f"model {model.name} cannot score plain text (prompt_style completion)")
-    text = completion_prompt(
-        system, scenario.get("fewshot") or (), scenario["input"], target_delimiter=target_delimiter
-    )
-    scores = await scorer(text, [target_delimiter + option for option in options])
-    return [float(s) for s in scores], [{"role": "user", "content": text}]
+    text = str(messages[0]["content"])
+    return [float(s) for s in await scorer(text, [target_delimiter + option for option in options])]
 
 
 def normalized_metrics(

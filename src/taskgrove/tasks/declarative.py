@@ -36,7 +36,7 @@ from taskgrove.core import (
     supports_loglikelihood,
 )
 from taskgrove.errors import ConfigError, TaskgroveError
-from taskgrove.tasks.choice_scoring import check_prompt_style, normalized_metrics, score_choices
+from taskgrove.tasks.choice_scoring import check_prompt_style, completion_text, normalized_metrics, score_choices
 from taskgrove.tasks.prompts import build_messages, compile_template, insert_fewshot, make_environment
 from taskgrove.tasks.schema import TaskSpec
 
@@ -356,6 +356,8 @@ class DeclarativeTask(Task[Scenario]):
     def messages(self, scenario: Scenario) -> list[Message]:
         """The prompt of ``scenario`` (the same for the same scenario, whenever it is built)."""
         examples = scenario.get("fewshot") or ()
+        if self.prompt_style == "completion":  # plain text, one message holding it verbatim
+            return [{"role": "user", "content": completion_text(self._system, examples, scenario["input"], self.spec)}]
         if "messages" in scenario:
             return insert_fewshot(scenario["messages"], examples) if examples else list(scenario["messages"])
         return build_messages(self._system, examples, scenario["input"])
@@ -371,15 +373,8 @@ class DeclarativeTask(Task[Scenario]):
             and (completion or supports_loglikelihood(model))
         ):
             options = row_choices if row_choices is not None else self._choices
-            system = self._system["content"] if self._system else None
-            scores, messages = await score_choices(
-                model,
-                messages,
-                scenario,
-                options,
-                style=self.prompt_style,
-                system=system,
-                target_delimiter=self.spec.target_delimiter,
+            scores = await score_choices(
+                model, messages, options, style=self.prompt_style, target_delimiter=self.spec.target_delimiter
             )
             best = max(range(len(scores)), key=scores.__getitem__)
             extra = {"loglikelihoods": [float(s) for s in scores]}
