@@ -15,6 +15,8 @@ import pytest
 
 pytest.importorskip("lm_eval", reason="lm-eval is not installed (pip install lm-eval==0.4.13)")
 
+pytestmark = pytest.mark.slow  # loads the embedded model (twice: lm-eval and taskgrove)
+
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "lmeval_agreement.py"
 ITEMS = 12
 

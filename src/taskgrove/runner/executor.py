@@ -25,7 +25,7 @@ from taskgrove.runner.jobs import Job, complete, sampling_of
 from taskgrove.runner.model import ConfiguredModel, check_model_spec, default_model_factory
 from taskgrove.runner.outcome import RunResult, TaskOutcome
 from taskgrove.runner.progress import Progress, make_progress
-from taskgrove.runner.results import check_spec, metrics_document, read_task_file, write_task_file
+from taskgrove.runner.results import inherited_settings, metrics_document, source_identities, write_task_file
 from taskgrove.runner.safety import SafetyMixin, raise_duplicates
 from taskgrove.runs.flame_csv import FlameCsv
 from taskgrove.runs.store import RunStore, TaskStore, bulk_loading
@@ -67,7 +67,7 @@ class Executor(SafetyMixin):
             check_model_spec(config)  # a usage error, before any folder exists
         self._source_model: str | None = None  # evaluate: the model of the run being re-scored
         self.source = self._evaluation_source() if config.mode == "evaluate" else None
-        self._source_tasks = self._check_sources() if self.source is not None else {}
+        self._source_tasks = source_identities(self.registry, self.source or {}, self.config.rescore_changed)
         self._model = model
         self._loaded_model: Model | None = None
         self._model_error: Exception | None = None
@@ -121,18 +121,6 @@ class Executor(SafetyMixin):
         if missing:
             raise ConfigError(f"{run.root} has no stored samples for: {', '.join(missing)}")
         return sources
-
-    def _check_sources(self) -> dict[str, dict[str, Any]]:
-        """Evaluate: each source task's recorded identity and settings (``task.json``); refuses
-        a task whose spec changed since, unless ``rescore_changed``."""
-        assert self.source is not None
-        found = {}
-        for name, store in self.source.items():
-            info = read_task_file(store) if isinstance(store, TaskStore) else None  # FLaME CSVs carry none
-            if info is not None and info.get("task") in (None, name):
-                check_spec(name, self.registry.create(name), info, rescore_changed=self.config.rescore_changed)
-                found[name] = info
-        return found
 
     def _open_store(self) -> RunStore:
         if self.config.resume and self.config.mode != "evaluate":
@@ -229,11 +217,7 @@ class Executor(SafetyMixin):
     async def _run_task(self, name: str, outcome: TaskOutcome) -> None:
         settings = self.config.for_task(name, self._aliases.get(name))
         source_info = self._source_tasks.get(name)
-        if source_info is not None:  # evaluate: the settings of the run that produced the outputs
-            inherited = {
-                k: v for k, v in (source_info.get("settings") or {}).items() if k in TaskOverrides.model_fields
-            }
-            settings = TaskOverrides(**{**settings.model_dump(), **inherited})
+        settings = inherited_settings(settings, source_info)  # evaluate: those of the source run
         task = self.registry.create(name)
         options = dict(settings.options)
         if settings.invalid is not None and hasattr(type(task), "invalid"):  # tasks that parse replies

@@ -78,6 +78,26 @@ def check_spec(name: str, task: Task, stored: Mapping[str, Any] | None, *, resco
         )
 
 
+def source_identities(registry: Any, sources: Mapping[str, Any], rescore_changed: bool) -> dict[str, dict[str, Any]]:
+    """Evaluate: the recorded ``task.json`` of each source task (FLaME CSVs and older runs carry
+    none); refuses (:func:`check_spec`) a task whose spec changed since, unless ``rescore_changed``."""
+    found = {}
+    for name, store in sources.items():
+        info = read_task_file(store) if isinstance(store, TaskStore) else None
+        if info is not None and info.get("task") in (None, name):  # another task's: refused by name later
+            check_spec(name, registry.create(name), info, rescore_changed=rescore_changed)
+            found[name] = info
+    return found
+
+
+def inherited_settings(settings: TaskOverrides, source: Mapping[str, Any] | None) -> TaskOverrides:
+    """``settings`` with the prompt settings the source run recorded (evaluate), if any."""
+    if source is None:
+        return settings
+    recorded = {k: v for k, v in (source.get("settings") or {}).items() if k in TaskOverrides.model_fields}
+    return TaskOverrides(**{**settings.model_dump(), **recorded})
+
+
 def failed_as_wrong(record: Mapping[str, Any], outputs: int, metric_keys: Sequence[str]) -> dict[str, Any]:
     """A failed sample's record as a wrong answer: reward 0, every per-sample metric 0, and
     ``outputs`` outputs without a prediction."""
