@@ -37,6 +37,7 @@ from taskgrove.core import (
 )
 from taskgrove.errors import ConfigError, TaskgroveError
 from taskgrove.tasks.choice_scoring import check_prompt_style, completion_text, normalized_metrics, score_choices
+from taskgrove.tasks.fewshot_pool import FewShotPool
 from taskgrove.tasks.prompts import build_messages, compile_template, insert_fewshot, make_environment
 from taskgrove.tasks.schema import TaskSpec
 
@@ -313,7 +314,7 @@ class DeclarativeTask(Task[Scenario]):
             raise ValueError(f"value {value!r} is not in the reference map (keys: {', '.join(table)})")
         return table[key]
 
-    def _pool(self, split: str) -> _FewShotPool:
+    def _pool(self, split: str) -> FewShotPool:
         assert self.spec.fewshot is not None
         pool_split = self.spec.fewshot.split
         same_rows = self.spec.splits.get(pool_split, pool_split) == self.spec.splits.get(split, split)
@@ -322,7 +323,7 @@ class DeclarativeTask(Task[Scenario]):
             if index >= self.spec.fewshot.pool_size:
                 break
             rows.append((str(get_path(row, self.spec.id_field)) if self.spec.id_field else str(index), row))
-        return _FewShotPool(self, rows, exclude_item=same_rows)
+        return FewShotPool(self, rows, exclude_item=same_rows)
 
     def demonstration(self, row: Mapping[str, Any], value: Any, row_id: str) -> list[str]:
         """``[user, assistant]`` of a few-shot example made from a pool row."""
@@ -500,37 +501,3 @@ class DeclarativeTask(Task[Scenario]):
         drop = self.invalid == "drop"  # unparsable replies left out, as the task's paper does
         result.update(corpus_metrics(records, self._corpus_metrics, n_resamples=n_resamples, drop_unparsed=drop))
         return result
-
-
-class _FewShotPool:
-    """Demonstration candidates: pool rows, each rendered once, when first drawn."""
-
-    def __init__(self, task: DeclarativeTask, rows: list[tuple[str, dict[str, Any]]], *, exclude_item: bool) -> None:
-        self.task = task
-        self.rows = rows
-        self.exclude_item = exclude_item
-        self._ids = {row_id for row_id, _ in rows} if exclude_item else set()
-        self._rendered: dict[tuple[int, Any], list[str]] = {}
-
-    def draw(self, rng: random.Random, k: int, item_id: str, value: Any) -> list[list[str]]:
-        """``k`` distinct demonstrations; when pool and items are the same split's rows, never the
-        row whose id is ``item_id`` (the item under test)."""
-        n = len(self.rows)
-        available = n - (1 if item_id in self._ids else 0)
-        if available < k:
-            raise ConfigError(
-                f"task {self.task.name}: {k} few-shot examples requested but the few-shot split "
-                f"{self.task.spec.fewshot.split!r} offers {available}; lower num_fewshot"  # type: ignore[union-attr]
-            )
-        picked = [
-            i for i in rng.sample(range(n), min(n, k + 1)) if item_id not in self._ids or self.rows[i][0] != item_id
-        ][:k]
-        out = []
-        for i in picked:
-            key = (i, value)
-            shown = self._rendered.get(key)
-            if shown is None:
-                row_id, row = self.rows[i]
-                shown = self._rendered[key] = self.task.demonstration(row, value, row_id)
-            out.append(shown)
-        return out
