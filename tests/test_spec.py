@@ -15,7 +15,8 @@ from taskgrove.core import Choice
 from taskgrove.errors import ConfigError
 from taskgrove.runs.records import build_record
 from taskgrove.tasks.builtin import new_registry
-from taskgrove.tasks.declarative import DataError, DeclarativeTask, as_text, get_path
+from taskgrove.tasks.declarative import DeclarativeTask
+from taskgrove.tasks.rows import DataError, as_text, get_path
 from taskgrove.tasks.schema import NamedSpec, ReferenceSpec, SourceSpec, TaskSpec
 from taskgrove.tasks.spec import compile_spec, load_spec_file, load_task_files, parse_spec
 from taskgrove.tasks.transforms import bio_to_entities, get_transform

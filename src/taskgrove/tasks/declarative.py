@@ -19,9 +19,8 @@ its parsed answer in ``metadata["prediction"]`` and its per-sample scores in ``m
 from __future__ import annotations
 
 import asyncio
-import math
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +30,15 @@ from taskgrove.core import (
     Model,
     Task,
     TaskTrainConfig,
-    Trajectory,
     TrajectoryGroup,
     supports_loglikelihood,
 )
-from taskgrove.errors import ConfigError, TaskgroveError
-from taskgrove.tasks.choice_scoring import check_prompt_style, completion_text, normalized_metrics, score_choices
+from taskgrove.errors import ConfigError
+from taskgrove.tasks.choice_scoring import check_prompt_style, completion_text, score_choices
 from taskgrove.tasks.fewshot_pool import FewShotPool
+from taskgrove.tasks.judging import Judging
 from taskgrove.tasks.prompts import build_messages, compile_template, insert_fewshot, make_environment
+from taskgrove.tasks.rows import DataError, as_text, get_path
 from taskgrove.tasks.schema import TaskSpec
 
 Scenario = dict[str, Any]
@@ -51,46 +51,7 @@ INVALID = ("wrong", "drop")
 RUN_SETTINGS = frozenset({"prompt_format", "num_fewshot", "seed", "split", "prompt_style"})
 
 
-class DataError(TaskgroveError):
-    """A data row does not fit the task's spec (a missing field, a label outside the map...)."""
-
-
-def get_path(row: Mapping[str, Any], path: str) -> Any:
-    """The value at a dotted ``path`` (``answers.text``, ``choices.0``) of ``row``."""
-    value: Any = row
-    for key in path.split("."):
-        if isinstance(value, Mapping) and key in value:
-            value = value[key]
-        elif (
-            isinstance(value, Sequence)
-            and not isinstance(value, str)
-            and key.lstrip("-").isdigit()
-            and -len(value) <= int(key) < len(value)
-        ):
-            value = value[int(key)]
-        else:
-            fields = ", ".join(map(str, row)) if isinstance(row, Mapping) else type(row).__name__
-            raise DataError(f"the row has no field {path!r} (fields: {fields})")
-    return value
-
-
-def as_text(value: Any) -> str:
-    """A gold value as a demonstration answer: strings as they are, ``(text, type)`` pairs as
-    ``text - type`` lines, other lists one item per line."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Sequence):
-        lines = [
-            f"{item[0]} - {item[1]}"
-            if isinstance(item, Sequence) and not isinstance(item, str) and len(item) == 2
-            else str(item)
-            for item in value
-        ]
-        return "\n".join(lines) if lines else "None"
-    return str(value)
-
-
-class DeclarativeTask(Task[Scenario]):
+class DeclarativeTask(Judging, Task[Scenario]):
     """A :class:`~taskgrove.core.Task` built from a :class:`~taskgrove.tasks.schema.TaskSpec`."""
 
     def __init__(self, spec: TaskSpec, *, base_dir: Path | None = None) -> None:
@@ -398,97 +359,6 @@ class DeclarativeTask(Task[Scenario]):
                 for r in replies
             ]
         )
-
-    def rescore(self, record: Mapping[str, Any]) -> list[Trajectory] | None:
-        """Score a stored record's replies again without rebuilding prompts (evaluate's fast path).
-
-        Gives the rewards, metrics and metadata that replaying :meth:`run` would give; ``None``
-        when the record is not a plain single-reply record of this task (then the executor replays).
-        """
-        scenario = record.get("scenario")
-        if not isinstance(scenario, Mapping) or "reference" not in scenario:
-            return None
-        row_choices = scenario.get("choices") if self._row_parser_options is not None else None
-        reference = scenario["reference"]
-        rescored = []
-        for output in record.get("outputs") or ():
-            messages = output["messages"]
-            if len(messages) != 1 or "choice" not in messages[0] or "full" in output:
-                return None
-            metadata = output.get("metadata")
-            stored = metadata.get("loglikelihoods") if metadata else None
-            extra = {"loglikelihoods": stored} if stored is not None else None
-            rescored.append(self._judge([], messages[0].get("content"), reference, extra, row_choices))
-        return rescored
-
-    def predict(self, text: str | None, choices: Sequence[str] | None = None) -> Any:
-        """The parsed answer of a reply (``None`` when it does not parse); ``choices`` are the
-        row's own options, for tasks with ``choices_field``."""
-        if choices is not None:
-            value = self._predict_row_choice(text, choices)
-        else:
-            if text is not None:
-                exact = (self._exact or self._choice_labels).get(text.strip())
-                if exact is not None:
-                    return exact
-            value = self._parser(text)
-        if value is not None and self._prediction_transform is not None:
-            try:
-                value = self._prediction_transform(value, {})
-            except ValueError:
-                value = None
-        return value
-
-    def _predict_row_choice(self, text: str | None, choices: Sequence[str]) -> str | None:
-        from taskgrove.tasks.parsers import get_parser
-
-        if text is None:
-            return None
-        if text.strip() in choices:
-            return text.strip()
-        return get_parser("label", **{**(self._row_parser_options or {}), "labels": list(choices)})(text)
-
-    def _score(
-        self,
-        messages: list[Message],
-        choice: Choice,
-        reference: Any,
-        extra: dict[str, Any] | None = None,
-        choices: Sequence[str] | None = None,
-    ) -> Trajectory:
-        return self._judge([*messages, choice], choice.content, reference, extra, choices)
-
-    def _judge(
-        self,
-        conversation: list[Message],
-        text: str | None,
-        reference: Any,
-        extra: dict[str, Any] | None,
-        choices: Sequence[str] | None,
-    ) -> Trajectory:
-        """Parse a reply's ``text`` and score it: the trajectory's reward, metrics and metadata."""
-        prediction = self.predict(text, choices)
-        metrics: dict[str, Any]
-        if prediction is None:  # unparsable: 0 in every per-sample score, or (invalid: drop) in none
-            reward = math.nan if self.invalid == "drop" else 0.0
-            metrics = dict.fromkeys((name for name, _ in self._sample_metrics), reward)
-        else:
-            metrics = {name: float(scorer([prediction], [reference])[0]) for name, scorer in self._sample_metrics}
-            reward = (
-                metrics[self._reward_name]
-                if self._reward_is_sample
-                else self._reward_metric.compute([(prediction, reference)])
-            )
-        metrics["unparsable"] = 1.0 if prediction is None else 0.0
-        if extra and extra.get("loglikelihoods") is not None:
-            options = list(choices) if choices is not None else self._choices
-            metrics.update(
-                normalized_metrics(extra["loglikelihoods"], options, lambda o: self.predict(o, choices) == reference)
-            )
-        metadata: dict[str, Any] = {"prediction": prediction}
-        if extra:
-            metadata.update(extra)
-        return Trajectory(messages_and_choices=conversation, reward=float(reward), metrics=metrics, metadata=metadata)
 
     # --- scoring --------------------------------------------------------------------------------
     def aggregate(self, records: list[dict[str, Any]], *, n_resamples: int = 1000) -> dict[str, dict[str, float]]:
