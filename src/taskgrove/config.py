@@ -95,6 +95,12 @@ class RunConfig(_Strict):
         False, description="after a command-line run, write the HTML report to <run dir>/report/index.html"
     )
     next_step: str | None = Field(None, description="a line the command line prints at the end of the run")
+    batch: bool = Field(
+        False,
+        description="send requests through the provider's batch API (openai/..., anthropic/...): "
+        "up to --concurrency requests a batch, batch ids kept in the run folder for --resume",
+    )
+    batch_poll_interval: float = Field(10.0, gt=0, description="seconds before the first batch status poll (backs off)")
     task_config: dict[str, TaskOverrides] = Field(default_factory=dict)
 
     @field_validator("tasks", "include_path", mode="before")
@@ -135,6 +141,19 @@ class RunConfig(_Strict):
     def _stop_one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _batch_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("batch") and data.get("concurrency") is None:
+            return {**data, "concurrency": 1000}  # a batch holds the requests in flight: let many be
+        return data
+
+    @model_validator(mode="after")
+    def _batch_needs_remote(self) -> RunConfig:
+        if self.batch and self.mode != "evaluate" and not (self.model or "").startswith(("openai/", "anthropic/")):
+            raise ValueError("--batch works with --model openai/<model> or anthropic/<model>")
+        return self
+
     @model_validator(mode="after")
     def _evaluate_needs_source(self) -> RunConfig:
         if self.mode == "evaluate" and not self.file_name and not self.resume:
@@ -146,7 +165,8 @@ class RunConfig(_Strict):
         own = self.task_config.get(task_name) or (self.task_config.get(alias) if alias else None)
         merged = {key: getattr(self, key) for key in TaskOverrides.model_fields if key != "options"}
         if own is not None:
-            merged.update(own.model_dump(exclude_unset=True, exclude={"options"}))
+            # a None (as config.yaml stores every unset key) inherits the run value, as on the first run
+            merged.update(own.model_dump(exclude_unset=True, exclude_none=True, exclude={"options"}))
             merged["options"] = dict(own.options)
         return TaskOverrides(**merged)
 

@@ -34,6 +34,8 @@ def create_model(
     cache: bool = True,
     cache_dir: str | Path | None = None,
     api_key_env: str | None = None,
+    batch: bool = False,
+    batch_poll_interval: float = 10.0,
 ) -> Model:
     """Build the model ``spec`` names, wrapped in the response cache unless ``cache=False``.
 
@@ -41,13 +43,27 @@ def create_model(
     (requests in flight). Responses are cached in ``<cache_dir>/responses.sqlite``; ``cache_dir``
     defaults to taskgrove's cache root (``$TASKGROVE_CACHE`` or ``~/.cache/taskgrove``), where
     converted local models also live (``<root>/models/``). ``api_key_env`` names the environment
-    variable holding the OpenAI-compatible API key (default ``OPENAI_API_KEY``).
+    variable holding the OpenAI-compatible API key (default ``OPENAI_API_KEY``). ``batch`` sends
+    ``openai/...`` and ``anthropic/...`` requests through the provider's batch API (at most
+    ``concurrency`` requests a batch; status polled from every ``batch_poll_interval`` seconds).
     """
     from taskgrove.models.paths import cache_root
 
     parsed = parse_spec(spec)
     model: Model
-    if parsed.kind == "local":
+    if batch:
+        from taskgrove.models.batch_setup import create_batch_model
+
+        model = create_batch_model(
+            parsed,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            max_requests=concurrency,
+            poll_s=batch_poll_interval,
+            request_timeout=request_timeout,
+            max_retries=max_retries,
+        )
+    elif parsed.kind == "local":
         from taskgrove.models.local import LocalModel
 
         model = LocalModel.load(parsed.target, parsed.adapter, batch_size=batch_size)
