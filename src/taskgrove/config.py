@@ -127,13 +127,17 @@ class RunConfig(_Strict):
 
         if value is None:
             return None
-        try:
-            parts = urlsplit(value)
-            parts.port  # noqa: B018 (raises on a malformed port)
-        except ValueError:
-            raise ValueError("not a valid URL") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("expected an http:// or https:// URL with a host, e.g. http://localhost:8000/v1")
+        for url in value.split(","):  # several: replicas of one model (data parallel)
+            try:
+                parts = urlsplit(url.strip())
+                parts.port  # noqa: B018 (raises on a malformed port)
+            except ValueError:
+                raise ValueError("not a valid URL") from None
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(
+                    "expected an http:// or https:// URL with a host (or several, comma-separated), "
+                    "e.g. http://localhost:8000/v1"
+                )
         return value
 
     @field_validator("stop", mode="before")

@@ -5,7 +5,8 @@ Specs:
   ``local:<hf-id | dir | file.gguf>``       any transformers causal LM; a dir with
                                             ``adapter_config.json`` is a PEFT adapter on its base
   ``local:<base>+<adapter_dir>``            a PEFT adapter on an explicit base
-  ``openai/<model>``                        an OpenAI-compatible server at ``base_url``
+  ``openai/<model>``                        an OpenAI-compatible server at ``base_url``; several
+                                            comma-separated URLs are replicas (load-balanced)
   ``<provider>/<model>``                    any provider litellm knows (``together_ai/...``)
 
 This module imports nothing heavy; each backend imports its libraries when it is created.
@@ -67,6 +68,16 @@ def create_model(
         from taskgrove.models.local import LocalModel
 
         model = LocalModel.load(parsed.target, parsed.adapter, batch_size=batch_size)
+    elif parsed.kind == "openai" and base_url and "," in base_url:
+        from taskgrove.models.replicas import create_replicas
+
+        model = create_replicas(
+            parsed.target,
+            [url.strip() for url in base_url.split(",") if url.strip()],
+            api_key_env=api_key_env,
+            concurrency=concurrency,
+            request_timeout=request_timeout,
+        )
     elif parsed.kind == "openai":
         from taskgrove.models.openai_http import OpenAICompatibleModel
 
