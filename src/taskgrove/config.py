@@ -100,6 +100,7 @@ class RunConfig(_Strict):
         description="send requests through the provider's batch API (openai/..., anthropic/...): "
         "up to --concurrency requests a batch, batch ids kept in the run folder for --resume",
     )
+    replicas: int = Field(1, gt=0, description="vllm:<model>: start this many vLLM servers, load-balanced")
     batch_poll_interval: float = Field(10.0, gt=0, description="seconds before the first batch status poll (backs off)")
     task_config: dict[str, TaskOverrides] = Field(default_factory=dict)
 

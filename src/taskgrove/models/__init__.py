@@ -5,6 +5,7 @@ Specs:
   ``local:<hf-id | dir | file.gguf>``       any transformers causal LM; a dir with
                                             ``adapter_config.json`` is a PEFT adapter on its base
   ``local:<base>+<adapter_dir>``            a PEFT adapter on an explicit base
+  ``vllm:<hf-id | dir | default>``          a vLLM server started (and stopped) by taskgrove
   ``openai/<model>``                        an OpenAI-compatible server at ``base_url``; several
                                             comma-separated URLs are replicas (load-balanced)
   ``<provider>/<model>``                    any provider litellm knows (``together_ai/...``)
@@ -37,6 +38,7 @@ def create_model(
     api_key_env: str | None = None,
     batch: bool = False,
     batch_poll_interval: float = 10.0,
+    replicas: int = 1,
 ) -> Model:
     """Build the model ``spec`` names, wrapped in the response cache unless ``cache=False``.
 
@@ -47,6 +49,7 @@ def create_model(
     variable holding the OpenAI-compatible API key (default ``OPENAI_API_KEY``). ``batch`` sends
     ``openai/...`` and ``anthropic/...`` requests through the provider's batch API (at most
     ``concurrency`` requests a batch; status polled from every ``batch_poll_interval`` seconds).
+    ``replicas`` starts that many vLLM servers for a ``vllm:`` spec, balanced as one model.
     """
     from taskgrove.models.paths import cache_root
 
@@ -68,6 +71,16 @@ def create_model(
         from taskgrove.models.local import LocalModel
 
         model = LocalModel.load(parsed.target, parsed.adapter, batch_size=batch_size)
+    elif parsed.kind == "vllm":
+        from taskgrove.models.vllm_server import create_vllm
+
+        model = create_vllm(
+            parsed.target,
+            replicas=replicas,
+            concurrency=concurrency,
+            request_timeout=request_timeout,
+            max_retries=max_retries,
+        )
     elif parsed.kind == "openai" and base_url and "," in base_url:
         from taskgrove.models.replicas import create_replicas
 

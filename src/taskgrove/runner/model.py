@@ -66,6 +66,7 @@ def default_model_factory(config: RunConfig) -> Model:
         api_key_env=config.api_key_env,
         batch=config.batch,
         batch_poll_interval=config.batch_poll_interval,
+        replicas=config.replicas,
     )
 
 
