@@ -120,3 +120,25 @@ def test_real_vllm_runs_the_embedded_model(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     lines = (tmp_path / "results" / "v" / "core" / "count" / "samples.jsonl").read_text().splitlines()
     assert len(lines) == 5
+
+
+class CharTemplate:
+    """A tokenizer stand-in: the chat template is 'role: content' lines plus 'assistant: '."""
+
+    def apply_chat_template(self, messages, add_generation_prompt, tokenize):
+        assert add_generation_prompt and not tokenize
+        return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant: "
+
+
+def test_loglikelihood_sums_the_continuation_prompt_logprobs(fake_vllm: Path, tmp_path: Path) -> None:
+    model = create_model(f"vllm:{tmp_path / 'm'}", cache=False)
+    assert isinstance(model, VLLMModel)
+    model._tokenizer = CharTemplate()
+
+    async def main() -> list[float]:
+        try:
+            return await model.loglikelihood([{"role": "user", "content": "hi"}], ["yes", "no way"])
+        finally:
+            await model.aclose()
+
+    assert asyncio.run(main()) == [-3.0, -6.0]  # the fake gives every character -1

@@ -169,6 +169,8 @@ class VLLMModel:
         self.inner = inner
         self.name = f"vllm:{name}"
         self.cache_identity = self.name
+        self._tokenizer: Any = None
+        self._timeout = 600.0
 
     def __repr__(self) -> str:
         return f"VLLMModel({self.name!r}, {[server.base_url for server in self.servers]!r})"
@@ -178,6 +180,21 @@ class VLLMModel:
     ) -> Choice:
         """A chat completion from a managed server."""
         return await self.inner.generate(messages, tools=tools, **sampling)
+
+    async def loglikelihood(self, context: list[Message], continuations: list[str]) -> list[float]:
+        """Each continuation's summed token log-probs after the chat-templated ``context``, from
+        the completions endpoint's prompt logprobs (``echo``)."""
+        import httpx
+
+        from taskgrove.models.vllm_scoring import chat_prefix, score
+
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(self.servers[0].model)
+        prefix = chat_prefix(self._tokenizer, context)
+        async with httpx.AsyncClient(timeout=httpx.Timeout(self._timeout), trust_env=False) as client:
+            return await score(client, self.servers[0].base_url, self.servers[0].served_name, prefix, continuations)
 
     async def aclose(self) -> None:
         """Close the HTTP clients and stop the servers."""
