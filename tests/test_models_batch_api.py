@@ -177,3 +177,25 @@ def test_task_config_stored_with_nulls_inherits_the_run_values() -> None:
     settings = config.for_task("count")
     assert (settings.concurrency, settings.top_p, settings.seed) == (64, 0.9, 0)
     assert settings.options == {"size": 12}
+
+
+def test_resume_asks_again_for_items_that_failed(server: BatchServer, tmp_path: Path) -> None:
+    args = ["--tasks", "core/count", "--task-config", "count.options={size: 8}", "--run-id", "r"]
+    first = subprocess.run(cli(tmp_path, server, *args, "--max-sample-errors", "0.5"), capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    server.fail = frozenset()  # the provider's refusal was transient
+    resumed = subprocess.run(
+        [sys.executable, "-m", "taskgrove", "run", "--output-dir", str(tmp_path / "results"), "--resume", "r",
+         "--include-path", str(TASKS), "--base-url", server.url],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert server.submissions == 2
+    assert sorted(
+        body["messages"][-1]["content"] for _, body in server.batches[server.submitted_ids[1]]["requests"]
+    ) == [
+        "say 3",
+        "say 7",
+    ]
+    records = {r["id"]: r for r in samples(tmp_path, "r")}  # the rerun replaces the failed records
+    assert all(records[f"s{i}"]["error"] is None for i in range(8))

@@ -60,6 +60,13 @@ class BatchState:
         )
         self._save()
 
+    def mark_failed(self, batch_id: str, custom_id: str) -> None:
+        """Note an item that ended in an error: a later resume asks for it again instead of reusing it."""
+        for batch in self.batches:
+            if batch["id"] == batch_id and custom_id not in batch.setdefault("failed", []):
+                batch["failed"].append(custom_id)
+                self._save()
+
     def set_state(self, batch_id: str, state: str) -> None:
         """Note a batch's latest provider state."""
         for batch in self.batches:
@@ -82,7 +89,7 @@ class _Queued:
     custom_id: str
     key: str
     body: dict[str, Any]
-    future: asyncio.Future[Result]
+    future: asyncio.Future[tuple[str, Result]]
 
 
 @dataclass
@@ -146,7 +153,10 @@ class BatchModel:
         self.state = BatchState(Path(folder) / STATE_FILE)
         self._unclaimed = {}
         for batch in self.state.batches:
+            failed = set(batch.get("failed", []))
             for custom_id, key in batch["items"]:
+                if custom_id in failed:
+                    continue  # an item that failed is asked again, in a new batch
                 self._unclaimed.setdefault(key, collections.deque()).append((batch["id"], custom_id))
 
     async def generate(
@@ -162,21 +172,25 @@ class BatchModel:
             results = await self._outcome(batch_id)
             result = results.get(custom_id) or self._missing(batch_id, custom_id)
         else:
-            result = await self._enqueue(key, body)
+            custom_id, future = self._enqueue(key, body)
+            batch_id, result = await future
         if isinstance(result, ModelError):
+            if self.state is not None and batch_id:
+                self.state.mark_failed(batch_id, custom_id)
             raise result
         choice = Choice.from_record(result.to_record())  # each caller gets its own copy
         choice.latency_s = time.perf_counter() - started
         return choice
 
     # --- queueing and submitting ----------------------------------------------------------------
-    def _enqueue(self, key: str, body: dict[str, Any]) -> asyncio.Future[Result]:
+    def _enqueue(self, key: str, body: dict[str, Any]) -> tuple[str, asyncio.Future[tuple[str, Result]]]:
         state = self._loop_state.get()
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Result] = loop.create_future()
+        future: asyncio.Future[tuple[str, Result]] = loop.create_future()
         if not state.queue:
             state.first_at = loop.time()
-        state.queue.append(_Queued(f"tg-{uuid.uuid4().hex[:20]}", key, body, future))
+        custom_id = f"tg-{uuid.uuid4().hex[:20]}"
+        state.queue.append(_Queued(custom_id, key, body, future))
         if state.timer is not None:
             state.timer.cancel()
             state.timer = None
@@ -185,7 +199,7 @@ class BatchModel:
         else:
             delay = min(self.idle_s, max(state.first_at + self.max_wait_s - loop.time(), 0.0))
             state.timer = loop.call_later(delay, self._flush, state)
-        return future
+        return custom_id, future
 
     def _flush(self, state: _LoopState) -> None:
         if state.timer is not None:
@@ -216,7 +230,9 @@ class BatchModel:
             return
         for item in items:
             if not item.future.done():
-                item.future.set_result(results.get(item.custom_id) or self._missing(batch_id, item.custom_id))
+                item.future.set_result(
+                    (batch_id, results.get(item.custom_id) or self._missing(batch_id, item.custom_id))
+                )
 
     # --- polling and results --------------------------------------------------------------------
     def _outcome(self, batch_id: str) -> asyncio.Task[dict[str, Result]]:
