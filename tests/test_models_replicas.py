@@ -162,3 +162,16 @@ def test_base_url_list_is_validated() -> None:
     assert config.base_url == "http://a:1/v1,http://b:2/v1"
     with pytest.raises(ConfigError, match="comma-separated"):
         build_config({"mode": "run", "tasks": ["x"], "base_url": "http://a:1/v1,b:2"})
+
+
+def test_replicas_need_a_vllm_model() -> None:
+    from taskgrove.config import build_config
+    from taskgrove.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--replicas starts vLLM servers"):
+        build_config({"mode": "run", "tasks": ["x"], "model": "openai/m", "replicas": 2})
+    with pytest.raises(ConfigError, match="--batch takes one --base-url"):
+        build_config(
+            {"mode": "run", "tasks": ["x"], "model": "openai/m", "batch": True, "base_url": "http://a/v1,http://b/v1"}
+        )
+    assert build_config({"mode": "run", "tasks": ["x"], "model": "vllm:x", "replicas": 2}).replicas == 2

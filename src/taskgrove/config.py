@@ -157,6 +157,12 @@ class RunConfig(_Strict):
     def _batch_needs_remote(self) -> RunConfig:
         if self.batch and self.mode != "evaluate" and not (self.model or "").startswith(("openai/", "anthropic/")):
             raise ValueError("--batch works with --model openai/<model> or anthropic/<model>")
+        if self.batch and self.base_url and "," in self.base_url:
+            raise ValueError("--batch takes one --base-url, not a list of replicas")
+        if self.replicas > 1 and not (self.model or "").startswith("vllm:"):
+            raise ValueError(
+                "--replicas starts vLLM servers: use it with --model vllm:<model> (or list --base-url URLs)"
+            )
         return self
 
     @model_validator(mode="after")
