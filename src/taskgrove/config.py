@@ -110,6 +110,13 @@ class RunConfig(_Strict):
         False, description="after a command-line run, write the HTML report to <run dir>/report/index.html"
     )
     next_step: str | None = Field(None, description="a line the command line prints at the end of the run")
+    batch: bool = Field(
+        False,
+        description="send requests through the provider's batch API (openai/..., anthropic/...): "
+        "up to --concurrency requests a batch, batch ids kept in the run folder for --resume",
+    )
+    replicas: int = Field(1, gt=0, description="vllm:<model>: start this many vLLM servers, load-balanced")
+    batch_poll_interval: float = Field(10.0, gt=0, description="seconds before the first batch status poll (backs off)")
     task_config: dict[str, TaskOverrides] = Field(default_factory=dict)
 
     @field_validator("tasks", "include_path", mode="before")
@@ -136,19 +143,42 @@ class RunConfig(_Strict):
 
         if value is None:
             return None
-        try:
-            parts = urlsplit(value)
-            parts.port  # noqa: B018 (raises on a malformed port)
-        except ValueError:
-            raise ValueError("not a valid URL") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("expected an http:// or https:// URL with a host, e.g. http://localhost:8000/v1")
+        for url in value.split(","):  # several: replicas of one model (data parallel)
+            try:
+                parts = urlsplit(url.strip())
+                parts.port  # noqa: B018 (raises on a malformed port)
+            except ValueError:
+                raise ValueError("not a valid URL") from None
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(
+                    "expected an http:// or https:// URL with a host (or several, comma-separated), "
+                    "e.g. http://localhost:8000/v1"
+                )
         return value
 
     @field_validator("stop", mode="before")
     @classmethod
     def _stop_one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _batch_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("batch") and data.get("concurrency") is None:
+            return {**data, "concurrency": 1000}  # a batch holds the requests in flight: let many be
+        return data
+
+    @model_validator(mode="after")
+    def _batch_needs_remote(self) -> RunConfig:
+        if self.batch and self.mode != "evaluate" and not (self.model or "").startswith(("openai/", "anthropic/")):
+            raise ValueError("--batch works with --model openai/<model> or anthropic/<model>")
+        if self.batch and self.base_url and "," in self.base_url:
+            raise ValueError("--batch takes one --base-url, not a list of replicas")
+        if self.replicas > 1 and not (self.model or "").startswith("vllm:"):
+            raise ValueError(
+                "--replicas starts vLLM servers: use it with --model vllm:<model> (or list --base-url URLs)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _evaluate_needs_source(self) -> RunConfig:
@@ -161,7 +191,8 @@ class RunConfig(_Strict):
         own = self.task_config.get(task_name) or (self.task_config.get(alias) if alias else None)
         merged = {key: getattr(self, key) for key in TaskOverrides.model_fields if key != "options"}
         if own is not None:
-            merged.update(own.model_dump(exclude_unset=True, exclude={"options"}))
+            # a None (as config.yaml stores every unset key) inherits the run value, as on the first run
+            merged.update(own.model_dump(exclude_unset=True, exclude_none=True, exclude={"options"}))
             merged["options"] = dict(own.options)
         return TaskOverrides(**merged)
 

@@ -5,7 +5,9 @@ Specs:
   ``local:<hf-id | dir | file.gguf>``       any transformers causal LM; a dir with
                                             ``adapter_config.json`` is a PEFT adapter on its base
   ``local:<base>+<adapter_dir>``            a PEFT adapter on an explicit base
-  ``openai/<model>``                        an OpenAI-compatible server at ``base_url``
+  ``vllm:<hf-id | dir | default>``          a vLLM server started (and stopped) by taskgrove
+  ``openai/<model>``                        an OpenAI-compatible server at ``base_url``; several
+                                            comma-separated URLs are replicas (load-balanced)
   ``<provider>/<model>``                    any provider litellm knows (``together_ai/...``)
 
 This module imports nothing heavy; each backend imports its libraries when it is created.
@@ -34,6 +36,9 @@ def create_model(
     cache: bool = True,
     cache_dir: str | Path | None = None,
     api_key_env: str | None = None,
+    batch: bool = False,
+    batch_poll_interval: float = 10.0,
+    replicas: int = 1,
 ) -> Model:
     """Build the model ``spec`` names, wrapped in the response cache unless ``cache=False``.
 
@@ -41,16 +46,51 @@ def create_model(
     (requests in flight). Responses are cached in ``<cache_dir>/responses.sqlite``; ``cache_dir``
     defaults to taskgrove's cache root (``$TASKGROVE_CACHE`` or ``~/.cache/taskgrove``), where
     converted local models also live (``<root>/models/``). ``api_key_env`` names the environment
-    variable holding the OpenAI-compatible API key (default ``OPENAI_API_KEY``).
+    variable holding the OpenAI-compatible API key (default ``OPENAI_API_KEY``). ``batch`` sends
+    ``openai/...`` and ``anthropic/...`` requests through the provider's batch API (at most
+    ``concurrency`` requests a batch; status polled from every ``batch_poll_interval`` seconds).
+    ``replicas`` starts that many vLLM servers for a ``vllm:`` spec, balanced as one model.
     """
     from taskgrove.models.paths import cache_root
 
     parsed = parse_spec(spec)
     model: Model
-    if parsed.kind == "local":
+    if batch:
+        from taskgrove.models.batch_setup import create_batch_model
+
+        model = create_batch_model(
+            parsed,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            max_requests=concurrency,
+            poll_s=batch_poll_interval,
+            request_timeout=request_timeout,
+            max_retries=max_retries,
+        )
+    elif parsed.kind == "local":
         from taskgrove.models.local import LocalModel
 
         model = LocalModel.load(parsed.target, parsed.adapter, batch_size=batch_size)
+    elif parsed.kind == "vllm":
+        from taskgrove.models.vllm_server import create_vllm
+
+        model = create_vllm(
+            parsed.target,
+            replicas=replicas,
+            concurrency=concurrency,
+            request_timeout=request_timeout,
+            max_retries=max_retries,
+        )
+    elif parsed.kind == "openai" and base_url and "," in base_url:
+        from taskgrove.models.replicas import create_replicas
+
+        model = create_replicas(
+            parsed.target,
+            [url.strip() for url in base_url.split(",") if url.strip()],
+            api_key_env=api_key_env,
+            concurrency=concurrency,
+            request_timeout=request_timeout,
+        )
     elif parsed.kind == "openai":
         from taskgrove.models.openai_http import OpenAICompatibleModel
 

@@ -11,7 +11,7 @@ DEFAULT_TARGET = "default"
 
 SPEC_HELP = (
     "use 'local' (the embedded SmolLM2-135M-Instruct), 'local:<hf-id-or-dir>', "
-    "'local:<base>+<adapter_dir>', 'openai/<model>' (any OpenAI-compatible server, with --base_url) "
+    "'local:<base>+<adapter_dir>', 'vllm:<hf-id-or-dir>' (a vLLM server taskgrove starts), 'openai/<model>' (any OpenAI-compatible server, with --base_url) "
     "or '<provider>/<model>' for a provider litellm knows, e.g. 'together_ai/<org>/<model>'"
 )
 
@@ -21,7 +21,7 @@ class ModelSpec:
     """A parsed spec. ``target`` is the local model (``default``, a dir, a .gguf file or a hub id),
     the OpenAI model name, or the full litellm model string."""
 
-    kind: Literal["local", "openai", "litellm"]
+    kind: Literal["local", "openai", "litellm", "vllm"]
     target: str
     adapter: str | None = None
 
@@ -37,6 +37,11 @@ def parse_spec(spec: str | None) -> ModelSpec:
     text = spec.strip()
     if text in ("", "local"):
         return ModelSpec("local", DEFAULT_TARGET)
+    if text.startswith("vllm:"):
+        target = text.removeprefix("vllm:").strip()
+        if not target:
+            raise ModelError(f"Malformed model spec {spec!r}: expected 'vllm:<hf-id-or-dir>' or 'vllm:default'.")
+        return ModelSpec("vllm", target)
     if text.startswith("local:"):
         return _parse_local(text.removeprefix("local:").strip(), spec)
     provider, sep, rest = text.partition("/")

@@ -209,6 +209,9 @@ class Executor(SafetyMixin):
         if self._loaded_model is None:
             try:
                 self._loaded_model = self._model_factory(self.config)
+                bind = getattr(self._loaded_model, "bind_run_folder", None)  # e.g. --batch: ids for --resume
+                if bind is not None:
+                    bind(self.store.root)
             except Exception as exc:
                 self._model_error = exc
                 raise

@@ -64,6 +64,9 @@ def default_model_factory(config: RunConfig) -> Model:
         cache=config.cache,
         cache_dir=config.cache_dir,
         api_key_env=config.api_key_env,
+        batch=config.batch,
+        batch_poll_interval=config.batch_poll_interval,
+        replicas=config.replicas,
     )
 
 
