@@ -40,9 +40,11 @@ def test_unknown_specs_are_clear_errors(spec: str) -> None:
 
 
 def test_sampling_normalises_and_ignores_unknown_keys() -> None:
-    params = Sampling.from_kwargs({"max_tokens": 8, "stop": "###", "top_k": 5, "logprobs": True, "temperature": None})
+    given = {"max_tokens": 8, "stop": "###", "top_k": 5, "response_format": "json", "temperature": None}
+    params = Sampling.from_kwargs(given)
     assert params == Sampling(max_tokens=8, stop=("###",), top_k=5)
     assert params.greedy and hash(params) == hash(Sampling(max_tokens=8, stop=("###",), top_k=5))
+    assert Sampling.from_kwargs({**given, "logprobs": True}).logprobs  # a known key since logprobs are returned
     assert Sampling.from_kwargs({"stop": ["a", "", "a", "b"]}).stop == ("a", "b")
     assert not Sampling.from_kwargs({"temperature": 0.7}).greedy
     assert Sampling.from_kwargs({}).as_dict()["stop"] == []
