@@ -211,8 +211,8 @@ def test_mixture_errors() -> None:
 
 
 def test_batch_plan_covers_every_example_and_groups_lengths() -> None:
+    from taskgrove.train.batches import plan_batches, step_batches, steps_per_epoch
     from taskgrove.train.presets import TrainConfig
-    from taskgrove.train.sft import plan_batches, step_batches, steps_per_epoch
 
     lengths = [(i * 37) % 200 + 10 for i in range(100)]
     batches = plan_batches(lengths, 8, seed=0, epoch=0, group_by_length=True)

@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from taskgrove.cli._common import EXIT_INTERRUPTED, EXIT_OK
-from taskgrove.errors import ConfigError
+from taskgrove.cli._common import EXIT_INTERRUPTED, EXIT_OK, EXIT_TASK_FAILED, add_task_config_option, parse_task_config
+from taskgrove.errors import ConfigError, TaskDataError
 
 _RL_OPTIONS: list[tuple[tuple[str, ...], str, Any, str]] = [
     (("--steps",), "steps", int, "policy updates (default 30)"),
@@ -30,6 +30,7 @@ _RL_OPTIONS: list[tuple[tuple[str, ...], str, Any, str]] = [
     (("--output-dir",), "output_dir", str, "where the run dir goes (default checkpoints/)"),
     (("--name",), "name", str, "run name (default rl_<task>_LoRA_<r>)"),
     (("--limit",), "limit", int, "training scenarios read per task"),
+    (("--split",), "split", str, "split trained on (default train)"),
     (("--seed",), "seed", int, "seed of scenario order and sampling"),
     (("--prompt-format",), "prompt_format", str, "zero_shot or few_shot"),
 ]
@@ -41,7 +42,10 @@ def add_cli(subparsers: Any) -> None:
     parser.set_defaults(handler=_cmd_rl)
     parser.add_argument("--tasks", nargs="+", required=True, help="leaves, groups or globs of the task tree")
     parser.add_argument("--config", "-c", dest="config_file", help="YAML of RL options")
-    parser.add_argument("--include-path", dest="include_path", action="append", default=[], help="task file or folder")
+    parser.add_argument(
+        "--include-path", "--include_path", dest="include_path", action="append", default=[], help="task file or folder"
+    )
+    add_task_config_option(parser)
     for flags, dest, kind, help_text in _RL_OPTIONS:
         parser.add_argument(*flags, dest=dest, type=kind, default=argparse.SUPPRESS, help=help_text)
 
@@ -52,12 +56,17 @@ def _cmd_rl(args: argparse.Namespace) -> int:
     from taskgrove.config import load_yaml
     from taskgrove.tasks.builtin import build_registry
     from taskgrove.train.rl import RLConfig, RLInterrupted, train_rl
+    from taskgrove.train.taskconfig import merge_task_config, resolve_task_config
 
-    registry = build_registry(args.include_path)
     values: dict[str, Any] = load_yaml(args.config_file) if args.config_file else {}
+    include = list(dict.fromkeys([*(values.pop("include_path", None) or []), *args.include_path]))
+    registry = build_registry(include)
     values.update({dest: getattr(args, dest) for _, dest, _, _ in _RL_OPTIONS if hasattr(args, dest)})
+    values["include_path"] = include
     values["requests"] = list(args.tasks)
     values["tasks"] = registry.resolve(args.tasks)
+    merged = merge_task_config(values.pop("task_config", None), parse_task_config(args.task_config_items))
+    values["task_config"] = resolve_task_config(registry, values["tasks"], merged)
     try:
         config = RLConfig(**values)
     except ValidationError as exc:
@@ -80,6 +89,9 @@ def _cmd_rl(args: argparse.Namespace) -> int:
     except RLInterrupted as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_INTERRUPTED
+    except TaskDataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_TASK_FAILED
     first = result.curve[0]["mean_reward"] if result.curve else float("nan")
     last = result.curve[-1]["mean_reward"] if result.curve else float("nan")
     print(

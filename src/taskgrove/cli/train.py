@@ -7,8 +7,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from taskgrove.cli._common import EXIT_INTERRUPTED, EXIT_OK
-from taskgrove.errors import ConfigError
+from taskgrove.cli._common import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TASK_FAILED,
+    Command,
+    add_task_config_option,
+    parse_task_config,
+)
+from taskgrove.errors import ConfigError, TaskDataError
 
 # (flags, dest, type, help) of the options shared by train and train-compare; dest = TrainConfig field
 _TRAIN_OPTIONS: list[tuple[tuple[str, ...], str, Any, str]] = [
@@ -41,6 +48,7 @@ _TRAIN_OPTIONS: list[tuple[tuple[str, ...], str, Any, str]] = [
     (("--output-dir",), "output_dir", str, "where run dirs go (default checkpoints/)"),
     (("--name",), "name", str, "run name (default single_<task>_<cfg> or <type>_<cfg>)"),
     (("--limit",), "limit", int, "training scenarios read per task"),
+    (("--split",), "split", str, "split trained on (default train)"),
     (("--mixture",), "mixture", str, "concatenate (default), proportional, temperature or equal"),
     (("--mixture-temperature",), "mixture_temperature", float, "T of the temperature mixture (default 2)"),
     (("--mixture-cap",), "mixture_cap", int, "at most this many examples per task"),
@@ -61,7 +69,7 @@ def add_cli(subparsers: Any) -> None:
     """Add the training subcommands to the main parser."""
     train = subparsers.add_parser("train", help="fine-tune on tasks (full or LoRA), then compare with the base model")
     _train_options(train)
-    train.set_defaults(handler=_cmd_train)
+    train.set_defaults(handler=_one_line_data_errors(_cmd_train))
     train.add_argument(
         "--resume",
         nargs="?",
@@ -74,24 +82,20 @@ def add_cli(subparsers: Any) -> None:
         "train-compare", help="train one model per task and one on all of them, then compare them with the base"
     )
     _train_options(compare)
-    compare.add_argument(
-        "--merge",
-        choices=("linear", "ties", "dare_ties", "svd"),
-        help="also merge the single-task LoRA adapters (PEFT add_weighted_adapter) and compare the merged model",
-    )
-    compare.set_defaults(handler=_cmd_train_compare)
+    compare.set_defaults(handler=_one_line_data_errors(_cmd_train_compare))
     evaluate = subparsers.add_parser(
         "train-eval", help="evaluate trained checkpoints and the base model on tasks; write comparison.json"
     )
-    evaluate.set_defaults(handler=_cmd_train_eval)
+    evaluate.set_defaults(handler=_one_line_data_errors(_cmd_train_eval))
     evaluate.add_argument("checkpoints", nargs="+", help="training run dirs")
     evaluate.add_argument(
         "--tasks", nargs="+", help="tasks to evaluate on (default: every task the checkpoints were trained on)"
     )
     evaluate.add_argument("--output", help="where comparison.json goes (default: the first checkpoint's dir)")
     evaluate.add_argument(
-        "--include-path", dest="include_path", action="append", default=[], help="task file or folder"
+        "--include-path", "--include_path", dest="include_path", action="append", default=[], help="task file or folder"
     )
+    add_task_config_option(evaluate)
     for flags, dest, kind, help_text in _TRAIN_OPTIONS:
         if dest.startswith("eval_") or dest in ("prompt_format", "num_fewshot", "seed"):
             evaluate.add_argument(*flags, dest=dest, type=kind, default=argparse.SUPPRESS, help=help_text)
@@ -104,7 +108,10 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", "-c", dest="config_file", help="YAML of training options (keys as in train_config.json)"
     )
-    parser.add_argument("--include-path", dest="include_path", action="append", default=[], help="task file or folder")
+    parser.add_argument(
+        "--include-path", "--include_path", dest="include_path", action="append", default=[], help="task file or folder"
+    )
+    add_task_config_option(parser)
     parser.add_argument(
         "--evaluate",
         action=argparse.BooleanOptionalAction,
@@ -113,6 +120,30 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
     )
     for flags, dest, kind, help_text in _TRAIN_OPTIONS:
         parser.add_argument(*flags, dest=dest, type=kind, default=argparse.SUPPRESS, help=help_text)
+
+
+def _one_line_data_errors(handler: Command) -> Command:
+    """A task whose data cannot be read (a hub dataset offline, ...) ends the command with one line, exit 1."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except TaskDataError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_TASK_FAILED
+
+    return run
+
+
+def _task_config(
+    registry: Any, names: list[str], args: argparse.Namespace, *layers: dict[str, Any] | None
+) -> dict[str, dict[str, Any]]:
+    """``task_config`` of the run: the given layers (lowest first) < ``--task-config``, validated as
+    ``run`` validates it and keyed by full task name."""
+    from taskgrove.train.taskconfig import merge_task_config, resolve_task_config
+
+    merged = merge_task_config(*layers, parse_task_config(getattr(args, "task_config_items", [])))
+    return resolve_task_config(registry, names, merged)
 
 
 def _given(args: argparse.Namespace) -> dict[str, Any]:
@@ -174,6 +205,7 @@ def _eval_settings(config: Any) -> Any:
         prompt_format=config.prompt_format,
         num_fewshot=config.num_fewshot,
         seed=config.seed,
+        task_config=dict(config.task_config),
     )
 
 
@@ -203,12 +235,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise ConfigError("--tasks is required: name a task, a group or a list of tasks")
     requests = [requests] if isinstance(requests, str) else list(requests)
     yaml_data.pop("tasks", None)
+    yaml_tasks = yaml_data.pop("task_config", None)
+    names = registry.resolve(requests)
+    cli["task_config"] = _task_config(registry, names, args, (saved or {}).pop("task_config", None), yaml_tasks)
     config = _resolve(registry, requests, yaml_data, cli, saved)
     if args.resume is True:
         run_dir = Path(config.output_dir) / config.run_name
         if not (run_dir / ckpt.CONFIG_FILE).is_file():
             raise ConfigError(f"--resume: {run_dir} holds no training run to continue")
-        config = _resolve(registry, requests, yaml_data, cli, _saved_layer(run_dir))
+        saved = _saved_layer(run_dir)
+        cli["task_config"] = _task_config(registry, names, args, saved.pop("task_config", None), yaml_tasks)
+        config = _resolve(registry, requests, yaml_data, cli, saved)
     for note in config.notes:
         print(f"note: {note}", file=sys.stderr)
     print(
@@ -267,10 +304,17 @@ def _cmd_train_compare(args: argparse.Namespace) -> int:
     names = registry.resolve(requests)
     if len(names) < 2:
         raise ConfigError(f"train-compare needs at least two tasks; {requests} names {len(names)}")
-    multi = _resolve(registry, requests, yaml_data, cli)
-    singles = [_resolve(registry, [name], yaml_data, {**cli, "family": multi.family}) for name in names]
-    if args.merge and multi.method != "lora":
-        raise ConfigError(f"--merge {args.merge} merges LoRA adapters; {multi.label} is not LoRA")
+    task_config = _task_config(registry, names, args, yaml_data.pop("task_config", None))
+    multi = _resolve(registry, requests, yaml_data, {**cli, "task_config": task_config})
+    singles = [
+        _resolve(
+            registry,
+            [name],
+            yaml_data,
+            {**cli, "family": multi.family, "task_config": {k: v for k, v in task_config.items() if k == name}},
+        )
+        for name in names
+    ]
     entries = [ModelEntry("base", "base", None, multi.base_model)]
     try:
         for config in [*singles, multi]:
@@ -289,12 +333,6 @@ def _cmd_train_compare(args: argparse.Namespace) -> int:
     except TrainingInterrupted as exc:
         print(f"interrupted: {exc}; run train-compare again to continue", file=sys.stderr)
         return EXIT_INTERRUPTED
-    if args.merge:
-        from taskgrove.train.merge import merged_entry
-
-        singles_done = [e for e in entries if e.kind == "single"]
-        entries.append(merged_entry(singles_done, args.merge, Path(multi.output_dir), multi.label))
-        print(f"merged {len(singles_done)} single-task adapters ({args.merge}): {entries[-1].path}", file=sys.stderr)
     if multi.evaluate:
         output_dir = Path(multi.output_dir)
         comparison = compare(
@@ -340,6 +378,10 @@ def _cmd_train_eval(args: argparse.Namespace) -> int:
         registry.resolve(args.tasks) if args.tasks else list(dict.fromkeys(t for e in entries for t in e.trained_on))
     )
     first = ckpt.read_json(entries[0].path / ckpt.CONFIG_FILE)  # type: ignore[operator]
+    saved_tasks = [
+        {k: v for k, v in (ckpt.read_json(e.path / ckpt.CONFIG_FILE).get("task_config") or {}).items() if k in tasks}  # type: ignore[operator]
+        for e in entries
+    ]
     settings = EvalSettings(
         split=getattr(args, "eval_split", first.get("eval_split", "test")),
         limit=getattr(args, "eval_limit", first.get("eval_limit")),
@@ -348,6 +390,7 @@ def _cmd_train_eval(args: argparse.Namespace) -> int:
         prompt_format=getattr(args, "prompt_format", first.get("prompt_format", "zero_shot")),
         num_fewshot=getattr(args, "num_fewshot", first.get("num_fewshot", 3)),
         seed=getattr(args, "seed", first.get("seed", 0)),
+        task_config=_task_config(registry, tasks, args, *saved_tasks),
     )
     base = ModelEntry("base", "base", None, entries[0].base_model)
     output_dir = entries[0].path.parent  # type: ignore[union-attr]

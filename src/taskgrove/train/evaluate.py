@@ -30,6 +30,7 @@ from typing import Any
 from taskgrove.errors import MultiTaskError
 from taskgrove.registry import TaskRegistry
 from taskgrove.train import checkpoint as ckpt
+from taskgrove.train.taskconfig import evaluation_task_config
 
 COMPARISON_JSON = "comparison.json"
 COMPARISON_MD = "comparison.md"
@@ -46,9 +47,14 @@ class EvalSettings:
     prompt_format: str = "zero_shot"
     num_fewshot: int = 3
     seed: int = 0
+    task_config: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def key(self, tasks: Sequence[str], weights: str) -> str:
-        data = json.dumps({"settings": self.__dict__, "tasks": sorted(tasks), "weights": weights}, sort_keys=True)
+        settings = {k: v for k, v in self.__dict__.items() if k != "task_config"}
+        own = evaluation_task_config(self.task_config, tasks)
+        if own:  # only the part that changes these tasks' evaluation (no part: the same key as before)
+            settings["task_config"] = own
+        data = json.dumps({"settings": settings, "tasks": sorted(tasks), "weights": weights}, sort_keys=True)
         return hashlib.sha256(data.encode()).hexdigest()[:10]
 
 
@@ -130,6 +136,9 @@ def evaluate_model(
     }
     if settings.max_tokens is not None:
         values["max_tokens"] = settings.max_tokens
+    own = evaluation_task_config(settings.task_config, tasks)
+    if own:
+        values["task_config"] = own
     config = build_config(values)
     executor = Executor(config, registry)
     with contextlib.suppress(MultiTaskError):  # failed tasks get no score; the others still count

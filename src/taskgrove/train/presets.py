@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from taskgrove.errors import ConfigError
+from taskgrove.train.taskconfig import check_targets
 
 Method = Literal["full", "lora"]
 Family = Literal["classification", "generation"]
@@ -104,6 +105,9 @@ class TrainConfig(BaseModel):
     output_dir: str = "checkpoints"
     limit: int | None = Field(None, gt=0, description="training scenarios read per task")
     split: str = "train"
+    task_config: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per-task settings as `run` takes them, by full task name"
+    )
     prompt_format: Literal["zero_shot", "few_shot"] = "zero_shot"
     num_fewshot: int = Field(3, ge=0)
     mixture: MixtureStrategy = "concatenate"
@@ -263,6 +267,7 @@ def resolve_train_config(
     merged.update(task_values)
     merged.update({k: v for k, v in user.items() if k != "notes"})
     names = list(tasks)
+    check_targets(merged.get("task_config") or {}, names)
     merged.update(
         tasks=names,
         requests=list(requests) or list(user.get("requests") or names),

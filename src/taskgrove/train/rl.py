@@ -28,7 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from taskgrove.core import TrajectoryGroup
-from taskgrove.errors import ConfigError, TaskgroveError
+from taskgrove.errors import ConfigError, TaskDataError, TaskgroveError
 from taskgrove.train import checkpoint as ckpt
 from taskgrove.train.policy import PolicyModel, SampledChoice
 
@@ -67,6 +67,10 @@ class RLConfig(BaseModel):
     num_fewshot: int = Field(3, ge=0)
     seed: int = 0
     logging_steps: int = Field(1, gt=0)
+    include_path: list[str] = Field(default_factory=list, description="task files or folders added to the tree")
+    task_config: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per-task settings by full task name (train/taskconfig.py)"
+    )
 
     @property
     def run_name(self) -> str:
@@ -93,20 +97,29 @@ class RLResult:
         return {"steps": self.steps, "seconds": round(self.seconds, 2), "curve": self.curve}
 
 
-def scenario_stream(tasks: dict[str, Any], config: RLConfig) -> Any:
-    """Endless seeded round-robin of (task name, scenario) over each task's shuffled train split."""
-    rng = random.Random(config.seed)
+def scenario_pools(tasks: dict[str, Any], config: RLConfig) -> dict[str, list[Any]]:
+    """Each task's training scenarios (its ``task_config`` split and limit over the run's)."""
+    from taskgrove.train.taskconfig import task_settings
+
     pools: dict[str, list[Any]] = {}
     for name, task in tasks.items():
-        items = (
-            list(islice(task.get_dataset(config.split), config.limit))
-            if config.limit
-            else list(task.get_dataset(config.split))
-        )
+        own = task_settings(config, name)
+        try:
+            items = list(islice(task.get_dataset(own["split"]), own["limit"]))
+        except ConfigError:
+            raise
+        except TaskgroveError as exc:  # e.g. a hub dataset offline: SourceError's hint, one line
+            raise TaskDataError(f"task {name}: {type(exc).__name__}: {exc}") from exc
         if not items:
-            raise ConfigError(f"task {name} has no scenarios in split {config.split!r}")
+            raise ConfigError(f"task {name} has no scenarios in split {own['split']!r}")
         pools[name] = items
-    orders = {name: [] for name in pools}  # type: dict[str, list[Any]]
+    return pools
+
+
+def scenario_stream(pools: dict[str, list[Any]], config: RLConfig) -> Any:
+    """Endless seeded round-robin of (task name, scenario) over each task's shuffled scenarios."""
+    rng = random.Random(config.seed)
+    orders: dict[str, list[Any]] = {name: [] for name in pools}
     while True:
         for name, items in pools.items():
             if not orders[name]:
@@ -158,13 +171,15 @@ def train_rl(config: RLConfig, registry: Any, *, log: Callable[[dict[str, Any]],
     from peft import LoraConfig, get_peft_model
 
     from taskgrove.runner.model import ConfiguredModel
+    from taskgrove.train.batches import StopFlag
     from taskgrove.train.data import build_tasks
-    from taskgrove.train.sft import _StopFlag, load_base
+    from taskgrove.train.sft import load_base
 
     torch.manual_seed(config.seed)
-    tasks = build_tasks(registry, config.tasks, config, split=config.split)  # type: ignore[arg-type]
+    tasks = build_tasks(registry, config.tasks, config, split=config.split)
     for task in tasks.values():
         task.pre_train()
+    pools = scenario_pools(tasks, config)
     k = {
         name: config.samples_per_scenario or max(task.get_train_config().samples_per_scenario, 1)
         for name, task in tasks.items()
@@ -187,14 +202,14 @@ def train_rl(config: RLConfig, registry: Any, *, log: Callable[[dict[str, Any]],
     sampler = ConfiguredModel(
         policy, {"temperature": config.temperature, "top_p": config.top_p, "max_tokens": config.max_tokens}
     )
-    stream = scenario_stream(tasks, config)
+    stream = scenario_stream(pools, config)
     run_dir = Path(config.output_dir) / config.run_name
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt.write_json(run_dir / RL_CONFIG_FILE, config.model_dump(mode="json"))
     result = RLResult(run_dir, 0)
     began = time.perf_counter()
     try:
-        with _StopFlag() as stop:
+        with StopFlag() as stop:
             for step in range(1, config.steps + 1):
                 picked = [next(stream) for _ in range(config.scenarios_per_step)]
                 t0 = time.perf_counter()
