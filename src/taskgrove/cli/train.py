@@ -58,6 +58,7 @@ _TRAIN_OPTIONS: list[tuple[tuple[str, ...], str, Any, str]] = [
     (("--num-fewshot",), "num_fewshot", int, "few-shot examples per prompt"),
     (("--save-steps",), "save_steps", int, "checkpoint every N steps"),
     (("--logging-steps",), "logging_steps", int, "log every N steps (default 10)"),
+    (("--eval-every",), "eval_every", int, "evaluate a checkpoint every N steps on the held-out split"),
     (("--eval-split",), "eval_split", str, "split evaluated after training (default test)"),
     (("--eval-limit",), "eval_limit", int, "scenarios evaluated per task"),
     (("--eval-max-tokens",), "eval_max_tokens", int, "max new tokens in evaluation"),
@@ -97,7 +98,7 @@ def add_cli(subparsers: Any) -> None:
     )
     add_task_config_option(evaluate)
     for flags, dest, kind, help_text in _TRAIN_OPTIONS:
-        if dest.startswith("eval_") or dest in ("prompt_format", "num_fewshot", "seed"):
+        if (dest.startswith("eval_") and dest != "eval_every") or dest in ("prompt_format", "num_fewshot", "seed"):
             evaluate.add_argument(*flags, dest=dest, type=kind, default=argparse.SUPPRESS, help=help_text)
 
 
@@ -112,6 +113,13 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
         "--include-path", "--include_path", dest="include_path", action="append", default=[], help="task file or folder"
     )
     add_task_config_option(parser)
+    parser.add_argument(
+        "--eval-tasks",
+        nargs="+",
+        default=argparse.SUPPRESS,
+        metavar="TREE",
+        help="tasks, groups or globs evaluated every --eval-every steps (default: the trained tasks)",
+    )
     parser.add_argument(
         "--evaluate",
         action=argparse.BooleanOptionalAction,
@@ -144,6 +152,20 @@ def _task_config(
 
     merged = merge_task_config(*layers, parse_task_config(getattr(args, "task_config_items", [])))
     return resolve_task_config(registry, names, merged)
+
+
+def _eval_tasks(
+    registry: Any, args: argparse.Namespace, yaml_data: dict[str, Any], cli: dict[str, Any], saved: Any
+) -> None:
+    """Resolve ``--eval-tasks`` (or YAML ``eval_tasks``) to full names into ``cli``."""
+    requests = getattr(args, "eval_tasks", None) or yaml_data.pop("eval_tasks", None)
+    yaml_data.pop("eval_tasks", None)
+    if requests:
+        cli["eval_tasks"] = registry.resolve([requests] if isinstance(requests, str) else list(requests))
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def _given(args: argparse.Namespace) -> dict[str, Any]:
@@ -195,18 +217,9 @@ def _saved_layer(run_dir: Path) -> dict[str, Any]:
 
 
 def _eval_settings(config: Any) -> Any:
-    from taskgrove.train.evaluate import EvalSettings
+    from taskgrove.train.curve import eval_settings
 
-    return EvalSettings(
-        split=config.eval_split,
-        limit=config.eval_limit,
-        max_tokens=config.eval_max_tokens,
-        batch_size=config.eval_batch_size,
-        prompt_format=config.prompt_format,
-        num_fewshot=config.num_fewshot,
-        seed=config.seed,
-        task_config=dict(config.task_config),
-    )
+    return eval_settings(config)
 
 
 def _report(path: Path) -> None:
@@ -237,6 +250,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     yaml_data.pop("tasks", None)
     yaml_tasks = yaml_data.pop("task_config", None)
     names = registry.resolve(requests)
+    _eval_tasks(registry, args, yaml_data, cli, saved)
+    names = [*names, *(n for n in cli.get("eval_tasks", []) if n not in names)]
     cli["task_config"] = _task_config(registry, names, args, (saved or {}).pop("task_config", None), yaml_tasks)
     config = _resolve(registry, requests, yaml_data, cli, saved)
     if args.resume is True:
@@ -254,7 +269,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     try:
-        result = train_sft(config, registry, resume=args.resume is not None, log=_log)
+        result = train_sft(config, registry, resume=args.resume is not None, log=_log, say=_say)
     except TrainingInterrupted as exc:
         print(f"interrupted: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -304,17 +319,22 @@ def _cmd_train_compare(args: argparse.Namespace) -> int:
     names = registry.resolve(requests)
     if len(names) < 2:
         raise ConfigError(f"train-compare needs at least two tasks; {requests} names {len(names)}")
-    task_config = _task_config(registry, names, args, yaml_data.pop("task_config", None))
+    _eval_tasks(registry, args, yaml_data, cli, None)
+    evaluated = cli.get("eval_tasks") or names
+    everything = [*names, *(n for n in evaluated if n not in names)]
+    task_config = _task_config(registry, everything, args, yaml_data.pop("task_config", None))
     multi = _resolve(registry, requests, yaml_data, {**cli, "task_config": task_config})
-    singles = [
-        _resolve(
-            registry,
-            [name],
-            yaml_data,
-            {**cli, "family": multi.family, "task_config": {k: v for k, v in task_config.items() if k == name}},
+    singles = []
+    for name in names:  # each single run sees the task_config of its task and of the evaluated tasks
+        own = {k: v for k, v in task_config.items() if k == name or k in evaluated}
+        singles.append(
+            _resolve(
+                registry,
+                [name],
+                yaml_data,
+                {**cli, "family": multi.family, "eval_tasks": evaluated, "task_config": own},
+            )
         )
-        for name in names
-    ]
     entries = [ModelEntry("base", "base", None, multi.base_model)]
     try:
         for config in [*singles, multi]:
@@ -324,7 +344,7 @@ def _cmd_train_compare(args: argparse.Namespace) -> int:
                 entries.append(ModelEntry.from_run(run_dir))
                 continue
             print(f"training {config.run_name} ({config.label}) on {', '.join(config.tasks)}", file=sys.stderr)
-            result = train_sft(config, registry, resume=bool(ckpt.checkpoints(run_dir)), log=_log)
+            result = train_sft(config, registry, resume=bool(ckpt.checkpoints(run_dir)), log=_log, say=_say)
             print(
                 f"  {result.steps} steps, {result.tokens} tokens, {result.seconds:.1f}s, {result.tokens_per_s:.1f} tok/s",
                 file=sys.stderr,

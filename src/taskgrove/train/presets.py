@@ -118,6 +118,8 @@ class TrainConfig(BaseModel):
     save_total_limit: int = Field(2, gt=0)
     logging_steps: int = Field(10, gt=0)
     evaluate: bool = True
+    eval_every: int | None = Field(None, gt=0, description="evaluate a checkpoint every N steps (train/curve.py)")
+    eval_tasks: list[str] = Field(default_factory=list, description="tasks evaluated in the loop (default: trained)")
     eval_split: str = "test"
     eval_limit: int | None = Field(None, gt=0)
     eval_max_tokens: int | None = Field(None, gt=0)
@@ -267,7 +269,7 @@ def resolve_train_config(
     merged.update(task_values)
     merged.update({k: v for k, v in user.items() if k != "notes"})
     names = list(tasks)
-    check_targets(merged.get("task_config") or {}, names)
+    check_targets(merged.get("task_config") or {}, [*names, *(merged.get("eval_tasks") or [])])
     merged.update(
         tasks=names,
         requests=list(requests) or list(user.get("requests") or names),

@@ -309,9 +309,11 @@ def train_sft(
     resume: bool = False,
     log: LogFn | None = None,
     on_step: Callable[[int], None] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Load the base model, build the mixture, train, and save the final model in
-    ``<output_dir>/<name>/`` with ``train_config.json`` and ``train_result.json``."""
+    ``<output_dir>/<name>/`` with ``train_config.json`` and ``train_result.json``; with
+    ``eval_every``, evaluate checkpoints on the way (``say`` reports it)."""
     from taskgrove.train.data import build_tasks, build_training_data
 
     run_dir = Path(config.output_dir) / config.run_name
@@ -339,9 +341,17 @@ def train_sft(
     ckpt.write_json(run_dir / ckpt.CONFIG_FILE, saved)
     model = prepare_model(model, config)
     trainer = SFTTrainer(config, model, tokenizer, data.examples, run_dir, log=log, on_step=on_step)
+    evaluator = None
+    if config.eval_every and trainer.accelerator.is_main_process:
+        from taskgrove.train.curve import LoopEvaluator, attach
+
+        evaluator = LoopEvaluator(config, registry, run_dir, say=say)
+        attach(trainer, evaluator)
     result = trainer.train(resume_from=resume_from)
     if trainer.accelerator.is_main_process:
         final = trainer.accelerator.unwrap_model(trainer.model)
         ckpt.save_weights(final, tokenizer, run_dir, base_model=config.base_model)
         ckpt.write_json(run_dir / ckpt.RESULT_FILE, result.to_json())
+        if evaluator is not None:
+            evaluator.final(result.steps)
     return result
