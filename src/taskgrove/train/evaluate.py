@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import math
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -195,6 +196,7 @@ def compare(
                 "config": entry.config,
                 "trained_on": entry.trained_on,
                 "scores": scores,
+                "run_dir": str(eval_dir(entry, tasks, settings, output_dir).resolve()),
             }
         )
     return {"tasks": list(tasks), "models": models, "settings": dict(settings.__dict__)}
@@ -204,7 +206,13 @@ def write_comparison(directory: Path, comparison: dict[str, Any]) -> tuple[Path,
     """Write ``comparison.json`` and ``comparison.md`` into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     json_path = directory / COMPARISON_JSON
-    ckpt.write_json(json_path, comparison)
+    models = []
+    for model in comparison["models"]:  # evaluation runs relative to the file (the folder may move)
+        run_dir = model.get("run_dir")
+        if run_dir and Path(run_dir).is_absolute():
+            model = {**model, "run_dir": os.path.relpath(run_dir, directory.resolve())}
+        models.append(model)
+    ckpt.write_json(json_path, {**comparison, "models": models})
     md_path = directory / COMPARISON_MD
     md_path.write_text(comparison_markdown(comparison), encoding="utf-8")
     return json_path, md_path
