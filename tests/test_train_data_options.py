@@ -191,6 +191,7 @@ def test_train_offline_on_local_files_through_task_config(tmp_path: Path) -> Non
     )
     assert done.returncode == 0, done.stderr
     saved = json.loads((tmp_path / "out" / "similar_LoRA_16" / "train_config.json").read_text())
+    assert json.loads((tmp_path / "out" / "configs" / "similar_LoRA_16.json").read_text()) == saved  # as TreeMark
     assert saved["task_config"]["treemark/similar/sst2"] == {"options": {"source": source("sst2")}, "limit": 2}
     assert saved["data"]["available"] == {
         "treemark/similar/mnli": 2,

@@ -202,7 +202,7 @@ def test_train_cli_writes_checkpoint_and_comparison(tmp_path, capsys) -> None:
         str(tmp_path),
     ]
     assert main(["train", "--tasks", "trainfix/similar/parity", *common, "--no-evaluate"]) == 0
-    single = tmp_path / "single_parity_LoRA_8"
+    single = tmp_path / "single_parity_similar_LoRA_8"
     assert main(["train", "--tasks", "trainfix/similar/parity", *common, "--no-evaluate"]) == 2  # would overwrite
     # --resume by path needs neither --tasks nor --include-path: both come from train_config.json
     assert main(["train", "--resume", str(single), "--max-steps", "2", "--no-evaluate"]) == 0
@@ -213,7 +213,7 @@ def test_train_cli_writes_checkpoint_and_comparison(tmp_path, capsys) -> None:
     comparison = json.loads((tmp_path / "similar_LoRA_8" / "comparison.json").read_text())
     assert comparison["tasks"] == ["trainfix/similar/animal", "trainfix/similar/parity"]
     labels = [(m["label"], m["kind"]) for m in comparison["models"]]
-    assert labels == [("base", "base"), ("single_parity_LoRA_8", "single"), ("similar_LoRA_8", "multi")]
+    assert labels == [("base", "base"), ("single_parity_similar_LoRA_8", "single"), ("similar_LoRA_8", "multi")]
     for model in comparison["models"]:
         for task in comparison["tasks"]:
             score = model["scores"][task]

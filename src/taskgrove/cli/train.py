@@ -114,6 +114,12 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
     )
     add_task_config_option(parser)
     parser.add_argument(
+        "--task-type",
+        choices=["similar", "dissimilar"],
+        default=None,
+        help="TreeMark's task type: the same as --tasks treemark/similar or treemark/dissimilar",
+    )
+    parser.add_argument(
         "--eval-tasks",
         nargs="+",
         default=argparse.SUPPRESS,
@@ -164,6 +170,16 @@ def _eval_tasks(
         cli["eval_tasks"] = registry.resolve([requests] if isinstance(requests, str) else list(requests))
 
 
+def _task_type(args: argparse.Namespace) -> list[str] | None:
+    """``--task-type similar|dissimilar`` as TreeMark's multi-task script takes it: the TreeMark group."""
+    chosen = getattr(args, "task_type", None)
+    if chosen is None:
+        return None
+    if getattr(args, "tasks", None):
+        raise ConfigError("give --tasks or --task-type, not both")
+    return [f"treemark/{chosen}"]
+
+
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -212,7 +228,7 @@ def _saved_layer(run_dir: Path) -> dict[str, Any]:
     return {
         k: v
         for k, v in saved.items()
-        if k in TrainConfig.model_fields and k not in ("notes", "kind", "family", "tasks")
+        if k in TrainConfig.model_fields and k not in ("notes", "kind", "family", "task_type", "tasks")
     }
 
 
@@ -243,7 +259,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cli["include_path"] = include
     yaml_data.pop("include_path", None)
     registry = build_registry(include)
-    requests = getattr(args, "tasks", None) or yaml_data.get("tasks") or (saved or {}).get("requests")
+    requests = (
+        _task_type(args) or getattr(args, "tasks", None) or yaml_data.get("tasks") or (saved or {}).get("requests")
+    )
     if not requests:
         raise ConfigError("--tasks is required: name a task, a group or a list of tasks")
     requests = [requests] if isinstance(requests, str) else list(requests)
@@ -303,14 +321,13 @@ def _cmd_train_compare(args: argparse.Namespace) -> int:
     from taskgrove.tasks.builtin import build_registry
     from taskgrove.train import checkpoint as ckpt
     from taskgrove.train.evaluate import ModelEntry, compare, write_comparison
-    from taskgrove.train.presets import multi_type
     from taskgrove.train.sft import TrainingInterrupted, train_sft
 
     yaml_data, cli = _yaml(args), _given(args)
     include = list(dict.fromkeys([*yaml_data.pop("include_path", []), *args.include_path]))
     cli["include_path"] = include
     registry = build_registry(include)
-    requests = getattr(args, "tasks", None) or yaml_data.pop("tasks", None)
+    requests = _task_type(args) or getattr(args, "tasks", None) or yaml_data.pop("tasks", None)
     if not requests:
         raise ConfigError("--tasks is required: name a group or a list of tasks")
     requests = [requests] if isinstance(requests, str) else list(requests)
@@ -358,7 +375,7 @@ def _cmd_train_compare(args: argparse.Namespace) -> int:
         comparison = compare(
             entries, names, registry, _eval_settings(multi), output_dir, log=lambda m: print(m, file=sys.stderr)
         )
-        target = output_dir / f"compare_{multi_type(names, requests)}_{multi.label}"
+        target = output_dir / f"compare_{multi.run_name}"
         _, md = write_comparison(target, comparison)
         print(f"comparison written to {target / 'comparison.json'}", file=sys.stderr)
         _report(md)

@@ -206,12 +206,12 @@ def write_comparison(directory: Path, comparison: dict[str, Any]) -> tuple[Path,
     """Write ``comparison.json`` and ``comparison.md`` into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     json_path = directory / COMPARISON_JSON
-    models = []
-    for model in comparison["models"]:  # evaluation runs relative to the file (the folder may move)
-        run_dir = model.get("run_dir")
-        if run_dir and Path(run_dir).is_absolute():
-            model = {**model, "run_dir": os.path.relpath(run_dir, directory.resolve())}
-        models.append(model)
+    models = [  # evaluation runs relative to the file (the folder may move)
+        {**m, "run_dir": os.path.relpath(m["run_dir"], directory.resolve())}
+        if m.get("run_dir") and Path(m["run_dir"]).is_absolute()
+        else m
+        for m in comparison["models"]
+    ]
     ckpt.write_json(json_path, {**comparison, "models": models})
     md_path = directory / COMPARISON_MD
     md_path.write_text(comparison_markdown(comparison), encoding="utf-8")

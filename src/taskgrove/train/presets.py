@@ -26,6 +26,7 @@ from taskgrove.train.taskconfig import check_targets
 Method = Literal["full", "lora"]
 Family = Literal["classification", "generation"]
 MixtureStrategy = Literal["concatenate", "proportional", "temperature", "equal"]
+TaskType = Literal["similar", "dissimilar", "mixed"]
 
 #: ``--config-index`` -> (method, LoRA rank); 0 is full fine-tuning, 3 is TreeMark's baseline.
 CONFIG_INDEX: dict[int, tuple[Method, int | None]] = {
@@ -81,6 +82,7 @@ class TrainConfig(BaseModel):
     name: str | None = Field(None, description="checkpoint name (default single_<task>_<cfg> or <type>_<cfg>)")
     kind: Literal["single", "multi"] | None = None
     family: Family | None = None
+    task_type: TaskType | None = Field(None, description="TreeMark's TYPE in the name: similar, dissimilar or mixed")
     config_index: int | None = Field(None, ge=0, le=5)
     method: Method = "lora"
     lora_rank: int = Field(16, gt=0)
@@ -147,7 +149,7 @@ class TrainConfig(BaseModel):
         """The checkpoint's name: ``name`` if set, else derived from the tasks and the method."""
         if self.name:
             return self.name
-        return model_name(self.tasks, self.requests, self.method, self.lora_rank)
+        return model_name(self.tasks, self.task_type or "dissimilar", self.method, self.lora_rank)
 
 
 def config_label(method: Method, rank: int | None) -> str:
@@ -169,12 +171,20 @@ def multi_type(tasks: list[str], requests: list[str]) -> str:
     return "multi"
 
 
-def model_name(tasks: list[str], requests: list[str], method: Method, rank: int | None) -> str:
-    """``single_<TASK>_<CONFIG>`` for one task, ``<TYPE>_<CONFIG>`` for several."""
+def model_name(tasks: list[str], task_type: TaskType, method: Method, rank: int | None) -> str:
+    """TreeMark's names: ``single_<TASK>_<TYPE>_<CONFIG>`` for one task, ``<TYPE>_<CONFIG>`` for several."""
     label = config_label(method, rank)
     if len(tasks) == 1:
-        return f"single_{leaf(tasks[0])}_{label}"
-    return f"{multi_type(tasks, requests)}_{label}"
+        return f"single_{leaf(tasks[0])}_{task_type}_{label}"
+    return f"{task_type}_{label}"
+
+
+def task_type_of(tasks: Mapping[str, Any]) -> TaskType:
+    """TreeMark's TYPE: ``similar`` (classification), ``dissimilar`` (generation), or ``mixed``."""
+    families = {task_family(name, task) for name, task in tasks.items()}
+    if len(families) > 1:
+        return "mixed"
+    return "similar" if families == {"classification"} else "dissimilar"
 
 
 def method_of(values: Mapping[str, Any]) -> tuple[Method, int, int | None]:
@@ -274,6 +284,7 @@ def resolve_train_config(
         tasks=names,
         requests=list(requests) or list(user.get("requests") or names),
         family=family,
+        task_type=task_type_of(tasks),
         method=method,
         lora_rank=rank,
         config_index=index,

@@ -339,6 +339,7 @@ def train_sft(
         "tokens": data.tokens,
     }
     ckpt.write_json(run_dir / ckpt.CONFIG_FILE, saved)
+    ckpt.write_json(Path(config.output_dir) / ckpt.CONFIGS_DIR / f"{config.run_name}.json", saved)  # as TreeMark
     model = prepare_model(model, config)
     trainer = SFTTrainer(config, model, tokenizer, data.examples, run_dir, log=log, on_step=on_step)
     evaluator = None
