@@ -33,6 +33,10 @@ _RL_OPTIONS: list[tuple[tuple[str, ...], str, Any, str]] = [
     (("--split",), "split", str, "split trained on (default train)"),
     (("--seed",), "seed", int, "seed of scenario order and sampling"),
     (("--prompt-format",), "prompt_format", str, "zero_shot or few_shot"),
+    (("--kl-coef", "--beta"), "kl_coef", float, "weight of the KL penalty to the base model (default 0.04; 0: none)"),
+    (("--clip-epsilon",), "clip_epsilon", float, "PPO clipping of the importance ratio (default 0.2)"),
+    (("--updates-per-step",), "updates_per_step", int, "optimizer steps per batch of samples (default 1)"),
+    (("--save-steps",), "save_steps", int, "checkpoint every N steps (default 10; also on Ctrl-C and at the end)"),
 ]
 
 
@@ -46,6 +50,9 @@ def add_cli(subparsers: Any) -> None:
         "--include-path", "--include_path", dest="include_path", action="append", default=[], help="task file or folder"
     )
     add_task_config_option(parser)
+    parser.add_argument(
+        "--resume", action="store_true", help="continue this run from its newest checkpoint (give the same options)"
+    )
     for flags, dest, kind, help_text in _RL_OPTIONS:
         parser.add_argument(*flags, dest=dest, type=kind, default=argparse.SUPPRESS, help=help_text)
 
@@ -78,14 +85,14 @@ def _cmd_rl(args: argparse.Namespace) -> int:
 
     def log(record: dict[str, Any]) -> None:
         print(
-            f"step {record['step']}: mean reward {record['mean_reward']:.3f}  loss {record['loss']:.4f}  "
+            f"step {record['step']}: mean reward {record['mean_reward']:.3f}  loss {record['loss']:.4f}  kl {record['kl']:.4f}  "
             f"trained replies {record['trained_replies']}  sample {record['sample_s']}s update {record['update_s']}s",
             file=sys.stderr,
             flush=True,
         )
 
     try:
-        result = train_rl(config, registry, log=log)
+        result = train_rl(config, registry, log=log, resume=args.resume)
     except RLInterrupted as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_INTERRUPTED
