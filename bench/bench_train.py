@@ -153,6 +153,7 @@ def run_trl(config: Any, examples: list[Any]) -> tuple[int, float, Any]:
             use_cpu=True,
             dataloader_num_workers=0,
             disable_tqdm=True,
+            gradient_checkpointing=False,  # TRL turns it on by default; the other loops do not recompute
         )
         trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer)
         began = time.perf_counter()

@@ -16,7 +16,6 @@ from taskgrove.tasks.builtin import new_registry
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
-FIXTURES = Path(__file__).parent / "fixtures" / "train"
 
 
 def test_clipping_bounds_the_ratio_and_kl_is_the_k3_estimator() -> None:
@@ -37,9 +36,31 @@ def test_clipping_bounds_the_ratio_and_kl_is_the_k3_estimator() -> None:
     assert all(v >= 0 for v in expected)
 
 
-def _registry():
+GRADED = """
+import asyncio
+
+from taskgrove import Task, Trajectory, TrajectoryGroup, register_task
+
+
+@register_task("rltest/letters", description="reward: the share of the letter e in the reply (always graded)")
+class Letters(Task):
+    def get_dataset(self, split):
+        for i, word in enumerate(["cats", "rain", "salt", "maps"]):
+            yield {"id": str(i), "question": f"Say something about {word}."}
+
+    async def run(self, model, scenario, num_samples=1):
+        messages = [{"role": "user", "content": scenario["question"]}]
+        replies = await asyncio.gather(*(model.generate(messages) for _ in range(num_samples)))
+        rewards = [r.content.count("e") / max(len(r.content), 1) for r in replies]
+        return TrajectoryGroup([Trajectory([*messages, r], reward=w) for r, w in zip(replies, rewards)])
+"""
+
+
+def _registry(tmp_path: Path):
+    """A task whose reward varies between samples, so every step has a policy gradient."""
+    (tmp_path / "graded_task.py").write_text(GRADED, encoding="utf-8")
     registry = new_registry()
-    registry.add_path(FIXTURES / "tasks.py")
+    registry.add_path(tmp_path / "graded_task.py")
     return registry
 
 
@@ -47,12 +68,12 @@ def _config(output: Path, **values):
     from taskgrove.train.rl import RLConfig
 
     small = {
-        "tasks": ["trainfix/similar/parity"],
+        "tasks": ["rltest/letters"],
         "name": "rl",
         "steps": 3,
         "scenarios_per_step": 2,
-        "samples_per_scenario": 3,
-        "max_tokens": 3,
+        "samples_per_scenario": 2,
+        "max_tokens": 4,
         "output_dir": str(output),
         "limit": 4,
         "learning_rate": 5e-3,
@@ -75,7 +96,7 @@ def _adapter(run_dir: Path) -> dict:
 def test_rl_with_kl_resumes_after_ctrl_c_to_the_same_weights(tmp_path: Path) -> None:
     from taskgrove.train.rl import RLInterrupted, train_rl
 
-    registry = _registry()
+    registry = _registry(tmp_path)
     straight = train_rl(_config(tmp_path / "a"), registry)
     assert straight.steps == 3
     curve = straight.curve

@@ -125,7 +125,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     yaml_tasks = yaml_data.pop("task_config", None)
     names = registry.resolve(requests)
     resolve_eval_tasks(registry, args, yaml_data, cli, saved)
-    names = [*names, *(n for n in cli.get("eval_tasks", []) if n not in names)]
+    evaluated = cli.get("eval_tasks") or (saved or {}).get("eval_tasks") or []
+    names = [*names, *(n for n in evaluated if n not in names)]
     cli["task_config"] = task_config_of(registry, names, args, (saved or {}).pop("task_config", None), yaml_tasks)
     config = _resolve(registry, requests, yaml_data, cli, saved)
     if args.resume is True:
