@@ -105,7 +105,7 @@ def update(model: Any, optimizer: Any, rows: list[Row], pad_id: int, config: Any
             )
             (loss / total).backward()
             loss_sum += float(loss.detach())
-            kl_sum += float(kl)
+            kl_sum += float(kl.detach())
             clipped_sum += float(clipped)
         if config.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
