@@ -214,6 +214,7 @@ def train_rl(
                 "kl": round(stats.kl, 6),
                 "clipped": round(stats.clipped, 4),
                 "trained_replies": len(rows),
+                "advantaged_replies": sum(1 for _, _, a in rows if a != 0),
                 "failed_rollouts": sum(len(g.exceptions) for g in groups),
                 "sample_s": round(t1 - t0, 2),
                 "update_s": round(time.perf_counter() - t1, 2),
