@@ -166,7 +166,7 @@ def test_full_fine_tuning_runs_and_saves_loadable_weights(registry, tmp_path) ->
         registry,
     )
     run_dir = result.run_dir
-    assert run_dir.name == "single_parity_FullFT" and (run_dir / "model.safetensors").is_file()
+    assert run_dir.name == "single_parity_similar_FullFT" and (run_dir / "model.safetensors").is_file()
     model, _ = load_base("default")
     before = model.model.layers[0].self_attn.q_proj.weight.clone()
     load_weights(model, run_dir)
