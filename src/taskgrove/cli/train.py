@@ -40,6 +40,11 @@ def add_cli(subparsers: Any) -> None:
         "train-compare", help="train one model per task and one on all of them, then compare them with the base"
     )
     add_train_options(compare)
+    compare.add_argument(
+        "--merge",
+        choices=("linear", "ties", "dare_ties", "svd"),
+        help="also merge the single-task LoRA adapters (PEFT add_weighted_adapter) and compare the merged model",
+    )
     compare.set_defaults(handler=one_line_data_errors(_cmd_train_compare))
     evaluate = subparsers.add_parser(
         "train-eval", help="evaluate trained checkpoints and the base model on tasks; write comparison.json"
@@ -209,6 +214,8 @@ def _cmd_train_compare(args: argparse.Namespace) -> int:
                 {**cli, "family": multi.family, "eval_tasks": evaluated, "task_config": own},
             )
         )
+    if args.merge and multi.method != "lora":
+        raise ConfigError(f"--merge {args.merge} merges LoRA adapters; {multi.label} is not LoRA")
     entries = [ModelEntry("base", "base", None, multi.base_model)]
     try:
         for config in [*singles, multi]:
@@ -227,6 +234,12 @@ def _cmd_train_compare(args: argparse.Namespace) -> int:
     except TrainingInterrupted as exc:
         print(f"interrupted: {exc}; run train-compare again to continue", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if args.merge:
+        from taskgrove.train.merge import merged_entry
+
+        singles_done = [e for e in entries if e.kind == "single"]
+        entries.append(merged_entry(singles_done, args.merge, Path(multi.output_dir), multi.label))
+        print(f"merged {len(singles_done)} single-task adapters ({args.merge}): {entries[-1].path}", file=sys.stderr)
     if multi.evaluate:
         output_dir = Path(multi.output_dir)
         comparison = compare(
