@@ -1,15 +1,25 @@
-"""Training speed: taskgrove's SFT loop against a plain transformers + PEFT loop, same data and settings.
+"""Training speed and loss: taskgrove's SFT loop, TRL's ``SFTTrainer`` and a plain transformers +
+PEFT loop, same data and settings.
 
-Both train the same LoRA (same rank, targets, seed and initial weights) on the same tokenised
-examples for one epoch, with the same batch size and optimizer, and count the same tokens (every
+All three train the same LoRA (same rank, targets, seed and initial weights) on the same tokenised
+examples (the task's own prompt, answer-only labels) for one epoch, with the same batch size,
+optimizer (AdamW), linear schedule and gradient clipping, and count the same tokens (every
 non-padding token of every example). The plain loop is what one writes by hand: random batches,
-right padding, ``model(input_ids, attention_mask, labels=labels).loss``. taskgrove's loop groups
-batches by length and left-pads them, so it computes logits only for the answer positions.
+right padding, ``model(input_ids, attention_mask, labels=labels).loss``. TRL gets the examples
+pre-tokenised (``input_ids`` + ``labels``, so its loss is on the same answer tokens) and its
+default collator (right padding). taskgrove's loop groups batches by length and left-pads them,
+so it computes logits only for the answer positions.
+
+After training, each model's **final loss** is measured the same way for all three: the mean
+answer-token cross-entropy over all training examples (one no-grad pass), so "same loss" compares
+what was learned, not the engines' own logging.
 
     python bench/bench_train.py                         # two BIG-bench tasks (offline), else fixtures
     python bench/bench_train.py --limit 64 --repeats 3 --rank 8 --batch-size 8
+    python bench/bench_train.py --engines taskgrove trl
 
-Prints tokens/s of each loop (best of ``--repeats``, which alternate) and the ratio.
+Prints tokens/s and final loss of each engine (best of ``--repeats``, which alternate the order)
+and the ratios to taskgrove's loop.
 """
 
 from __future__ import annotations
@@ -60,16 +70,16 @@ def fresh_lora(config: Any) -> tuple[Any, Any]:
     return prepare_model(model, config), tokenizer
 
 
-def run_taskgrove(config: Any, examples: list[Any]) -> tuple[int, float]:
+def run_taskgrove(config: Any, examples: list[Any]) -> tuple[int, float, Any]:
     from taskgrove.train.sft import SFTTrainer
 
     model, tokenizer = fresh_lora(config)
     trainer = SFTTrainer(config, model, tokenizer, examples, Path("/nonexistent"), save=False)
     result = trainer.train()
-    return result.tokens, result.seconds
+    return result.tokens, result.seconds, trainer.accelerator.unwrap_model(trainer.model)
 
 
-def run_plain(config: Any, examples: list[Any]) -> tuple[int, float]:
+def run_plain(config: Any, examples: list[Any]) -> tuple[int, float, Any]:
     """The hand-written baseline: shuffled batches, right padding, the model's own loss."""
     import math
 
@@ -108,7 +118,64 @@ def run_plain(config: Any, examples: list[Any]) -> tuple[int, float]:
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-    return tokens, time.perf_counter() - began
+    return tokens, time.perf_counter() - began, model
+
+
+def run_trl(config: Any, examples: list[Any]) -> tuple[int, float, Any]:
+    """TRL's SFTTrainer on the pre-tokenised examples (its own batching, padding and loss)."""
+    import tempfile
+
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    model, tokenizer = fresh_lora(config)
+    micro = config.micro_batch_size or min(config.batch_size, 8)
+    data = Dataset.from_dict(
+        {"input_ids": [list(e.input_ids) for e in examples], "labels": [e.labels for e in examples]}
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        args = SFTConfig(
+            output_dir=scratch,
+            per_device_train_batch_size=micro,
+            gradient_accumulation_steps=max(1, config.batch_size // micro) * config.gradient_accumulation_steps,
+            learning_rate=config.learning_rate,
+            weight_decay=config.weight_decay,
+            num_train_epochs=1,
+            lr_scheduler_type="linear",
+            warmup_steps=0,
+            max_grad_norm=1.0,
+            max_length=None,
+            packing=False,
+            save_strategy="no",
+            report_to=[],
+            logging_steps=10_000,
+            seed=config.seed,
+            use_cpu=True,
+            dataloader_num_workers=0,
+            disable_tqdm=True,
+            gradient_checkpointing=False,  # TRL turns it on by default; the other loops do not recompute
+        )
+        trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer)
+        began = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - began
+    return sum(len(e) for e in examples), seconds, model
+
+
+def final_loss(model: Any, examples: list[Any], pad_id: int) -> float:
+    """Mean answer-token cross-entropy over ``examples`` (no grad; the same code for every engine)."""
+    import torch
+
+    from taskgrove.train.examples import answer_loss, collate
+
+    model.eval()
+    total, count = 0.0, 0
+    ordered = sorted(examples, key=len)
+    with torch.no_grad():
+        for start in range(0, len(ordered), 8):
+            loss, tokens = answer_loss(model, collate(ordered[start : start + 8], pad_id))
+            total, count = total + float(loss), count + tokens
+    return total / max(count, 1)
 
 
 def main() -> int:
@@ -119,12 +186,14 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--grad-accum", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--engines", nargs="+", default=["taskgrove", "trl", "plain"], choices=sorted(ENGINES))
     args = parser.parse_args()
 
     from taskgrove.train.presets import TrainConfig
     from taskgrove.train.sft import load_base
 
     _, tokenizer = load_base("default")
+    pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
     examples, tasks = examples_for(args.tasks, args.limit, tokenizer)
     config = TrainConfig(
         method="lora",
@@ -136,26 +205,36 @@ def main() -> int:
         num_epochs=1,
         logging_steps=10_000,
         seed=0,
+        group_by_length=True,
     )
     lengths = [len(e) for e in examples]
     print(
         f"{len(examples)} examples from {', '.join(tasks)}; {sum(lengths)} tokens (length {min(lengths)}-{max(lengths)}); "
-        f"LoRA r={args.rank} q/v, batch {args.batch_size} x accum {args.grad_accum}, one epoch"
+        f"LoRA r={args.rank} q/v, batch {args.batch_size} x accum {args.grad_accum}, one epoch, lr 2e-4"
     )
-    best = {"plain": 0.0, "taskgrove": 0.0}
+    print(f"  loss before training: {final_loss(fresh_lora(config)[0], examples, pad_id):.4f}")
+    best = dict.fromkeys(args.engines, 0.0)
+    losses: dict[str, list[float]] = {name: [] for name in args.engines}
     for repeat in range(args.repeats):
-        for name, runner in (
-            (("plain", run_plain), ("taskgrove", run_taskgrove))
-            if repeat % 2 == 0
-            else (("taskgrove", run_taskgrove), ("plain", run_plain))
-        ):
-            tokens, seconds = runner(config, examples)
+        order = args.engines if repeat % 2 == 0 else list(reversed(args.engines))
+        for name in order:
+            tokens, seconds, model = ENGINES[name](config, examples)
             rate = tokens / seconds
             best[name] = max(best[name], rate)
-            print(f"  {name:<10} {tokens} tokens in {seconds:6.1f}s = {rate:7.1f} tok/s")
-    ratio = best["taskgrove"] / best["plain"]
-    print(f"best: plain {best['plain']:.1f} tok/s, taskgrove {best['taskgrove']:.1f} tok/s; ratio {ratio:.2f}x")
+            losses[name].append(final_loss(model, examples, pad_id))
+            print(
+                f"  {name:<10} {tokens} tokens in {seconds:6.1f}s = {rate:7.1f} tok/s; final loss {losses[name][-1]:.4f}"
+            )
+    print("best tokens/s and final loss (mean over repeats):")
+    reference = best.get("taskgrove")
+    for name in args.engines:
+        mean_loss = sum(losses[name]) / len(losses[name])
+        ratio = f"; taskgrove/{name} {reference / best[name]:.2f}x" if reference and name != "taskgrove" else ""
+        print(f"  {name:<10} {best[name]:7.1f} tok/s  loss {mean_loss:.4f}{ratio}")
     return 0
+
+
+ENGINES = {"taskgrove": run_taskgrove, "trl": run_trl, "plain": run_plain}
 
 
 if __name__ == "__main__":

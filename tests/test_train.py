@@ -125,12 +125,32 @@ def test_unknown_option_is_named() -> None:
 
 
 def test_names_follow_treemark() -> None:
-    assert model_name(["treemark/similar/sst2"], ["sst2"], "lora", 16) == "single_sst2_LoRA_16"
-    assert model_name(list(SIMILAR), ["treemark/similar"], "full", None) == "similar_FullFT"
-    assert model_name(list(DISSIMILAR), ["treemark/dissimilar"], "lora", 8) == "dissimilar_LoRA_8"
-    assert model_name([SIMILAR[0], DISSIMILAR[0]], [SIMILAR[0], DISSIMILAR[0]], "lora", 4) == "multi_LoRA_4"
+    # TreeMark's README: single_TASK_TYPE_CONFIG (single_sst2_similar_LoRA_16) and TYPE_CONFIG
+    assert model_name(["treemark/similar/sst2"], "similar", "lora", 16) == "single_sst2_similar_LoRA_16"
+    assert model_name(list(SIMILAR), "similar", "lora", 32) == "similar_LoRA_32"
+    assert model_name(list(DISSIMILAR), "dissimilar", "full", None) == "dissimilar_FullFT"
     config = resolve_train_config(tasks(*SIMILAR), requests=["treemark/similar"], cli={"config_index": 5})
-    assert config.run_name == "similar_LoRA_64" and config.kind == "multi"
+    assert config.run_name == "similar_LoRA_64" and config.kind == "multi" and config.task_type == "similar"
+    single = resolve_train_config(tasks(SIMILAR[0]), cli={"config_index": 3})
+    assert single.run_name == "single_sst2_similar_LoRA_16"
+    assert resolve_train_config(tasks(*DISSIMILAR), cli={"config_index": 0}).run_name == "dissimilar_FullFT"
+    mixed = resolve_train_config(tasks(SIMILAR[0], DISSIMILAR[0]), cli={"config_index": 1})
+    assert mixed.run_name == "mixed_LoRA_4" and mixed.family == "generation"
+    other = resolve_train_config(
+        tasks("bigbench/a/b", "bigbench/a/c"), requests=["bigbench/a"], cli={"config_index": 2}
+    )
+    assert other.run_name == "dissimilar_LoRA_8"  # generation tasks are TreeMark's dissimilar type
+
+
+def test_task_type_flag_is_treemarks(capsys: pytest.CaptureFixture[str]) -> None:
+    from taskgrove.cli import main
+
+    code = main(["train", "--task-type", "similar", "--tasks", "treemark/similar/sst2"])
+    assert code == 2 and "--tasks or --task-type" in capsys.readouterr().err
+    code = main(["train", "--task-type", "similar", "--config-index", "9"])
+    assert code == 2 and "0..5" in capsys.readouterr().err  # got as far as the config: the group resolved
+    with pytest.raises(SystemExit):
+        main(["train", "--task-type", "generation"])
 
 
 # --- mixtures ---------------------------------------------------------------------------------------
@@ -211,8 +231,8 @@ def test_mixture_errors() -> None:
 
 
 def test_batch_plan_covers_every_example_and_groups_lengths() -> None:
+    from taskgrove.train.batches import plan_batches, step_batches, steps_per_epoch
     from taskgrove.train.presets import TrainConfig
-    from taskgrove.train.sft import plan_batches, step_batches, steps_per_epoch
 
     lengths = [(i * 37) % 200 + 10 for i in range(100)]
     batches = plan_batches(lengths, 8, seed=0, epoch=0, group_by_length=True)

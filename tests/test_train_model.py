@@ -166,7 +166,7 @@ def test_full_fine_tuning_runs_and_saves_loadable_weights(registry, tmp_path) ->
         registry,
     )
     run_dir = result.run_dir
-    assert run_dir.name == "single_parity_FullFT" and (run_dir / "model.safetensors").is_file()
+    assert run_dir.name == "single_parity_similar_FullFT" and (run_dir / "model.safetensors").is_file()
     model, _ = load_base("default")
     before = model.model.layers[0].self_attn.q_proj.weight.clone()
     load_weights(model, run_dir)
@@ -202,7 +202,7 @@ def test_train_cli_writes_checkpoint_and_comparison(tmp_path, capsys) -> None:
         str(tmp_path),
     ]
     assert main(["train", "--tasks", "trainfix/similar/parity", *common, "--no-evaluate"]) == 0
-    single = tmp_path / "single_parity_LoRA_8"
+    single = tmp_path / "single_parity_similar_LoRA_8"
     assert main(["train", "--tasks", "trainfix/similar/parity", *common, "--no-evaluate"]) == 2  # would overwrite
     # --resume by path needs neither --tasks nor --include-path: both come from train_config.json
     assert main(["train", "--resume", str(single), "--max-steps", "2", "--no-evaluate"]) == 0
@@ -213,7 +213,7 @@ def test_train_cli_writes_checkpoint_and_comparison(tmp_path, capsys) -> None:
     comparison = json.loads((tmp_path / "similar_LoRA_8" / "comparison.json").read_text())
     assert comparison["tasks"] == ["trainfix/similar/animal", "trainfix/similar/parity"]
     labels = [(m["label"], m["kind"]) for m in comparison["models"]]
-    assert labels == [("base", "base"), ("single_parity_LoRA_8", "single"), ("similar_LoRA_8", "multi")]
+    assert labels == [("base", "base"), ("single_parity_similar_LoRA_8", "single"), ("similar_LoRA_8", "multi")]
     for model in comparison["models"]:
         for task in comparison["tasks"]:
             score = model["scores"][task]
@@ -244,8 +244,9 @@ def test_rl_step_samples_with_token_ids_and_updates_the_adapter(registry, tmp_pa
     assert all(0 <= r["mean_reward"] <= 1 for r in result.curve)
     weights = _adapter(result.run_dir)
     lora_b = [v for k, v in weights.items() if "lora_B" in k]
-    trained = sum(r["trained_replies"] for r in result.curve)
-    assert (trained > 0) == any(float(v.abs().sum()) > 0 for v in lora_b)  # LoRA B starts at zero
+    advantaged = sum(r["advantaged_replies"] for r in result.curve)
+    # LoRA B starts at zero and only a non-zero advantage moves it (the KL to the base is flat there)
+    assert (advantaged > 0) == any(float(v.abs().sum()) > 0 for v in lora_b)
 
 
 def test_policy_batches_concurrent_calls_and_keeps_sampled_ids(local_model) -> None:

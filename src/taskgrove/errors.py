@@ -27,6 +27,10 @@ class TaskFailed(TaskgroveError):
     """A task stopped because too many of its samples failed."""
 
 
+class TaskDataError(TaskgroveError):
+    """A task's data could not be read for training (e.g. a hub dataset while offline); exit code 1."""
+
+
 class MultiTaskError(TaskgroveError):
     """Raised once at the end of a multi-task run; ``errors`` maps task name -> exception."""
 

@@ -84,6 +84,11 @@ def add_run_options(parser: argparse.ArgumentParser, *, with_mode: bool = False)
             parser.add_argument(
                 *flags, dest=name, type=_scalar(optional), default=argparse.SUPPRESS, metavar="VALUE", help=help_text
             )
+    add_task_config_option(parser)
+
+
+def add_task_config_option(parser: argparse.ArgumentParser) -> None:
+    """``--task-config TASK.KEY=VALUE`` (repeatable), read with :func:`parse_task_config`."""
     parser.add_argument(
         "--task-config",
         "--task_config",
@@ -91,7 +96,7 @@ def add_run_options(parser: argparse.ArgumentParser, *, with_mode: bool = False)
         action="append",
         default=[],
         metavar="TASK.KEY=VALUE",
-        help="per-task override, e.g. fomc.max_tokens=16 (repeatable)",
+        help="per-task override, e.g. fomc.max_tokens=16 or sst2.options.source=file:data/{split}.jsonl (repeatable)",
     )
 
 
@@ -107,7 +112,7 @@ def config_from_args(args: argparse.Namespace, mode: str | None = None) -> Any:
     if mode is not None:
         given["mode"] = mode
     if getattr(args, "task_config_items", None):
-        given["task_config"] = _parse_task_config(args.task_config_items)
+        given["task_config"] = parse_task_config(args.task_config_items)
     stored: dict[str, Any] | None = None
     if given.get("resume") and given.get("mode") != "evaluate":
         from taskgrove.runs.store import RunStore
@@ -132,7 +137,9 @@ def _restore_secrets(stored: dict[str, Any], given: dict[str, Any]) -> None:
         )
 
 
-def _parse_task_config(items: list[str]) -> dict[str, dict[str, Any]]:
+def parse_task_config(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``TASK.KEY=VALUE`` items (VALUE is YAML) as ``{TASK: {KEY: value}}``; ``TASK.options.NAME=VALUE``
+    sets one task option (``{TASK: {options: {NAME: value}}}``)."""
     import yaml
 
     parsed: dict[str, dict[str, Any]] = {}
@@ -141,7 +148,16 @@ def _parse_task_config(items: list[str]) -> dict[str, dict[str, Any]]:
         task, dot, key = target.rpartition(".")
         if not sep or not dot or not task or not key:
             raise ConfigError(f"--task-config {item!r}: expected TASK.KEY=VALUE, e.g. fomc.max_tokens=16")
-        parsed.setdefault(task, {})[key] = yaml.safe_load(value)
+        if task.endswith(".options"):
+            task = task.removesuffix(".options")
+            if not task:
+                raise ConfigError(f"--task-config {item!r}: expected TASK.options.NAME=VALUE")
+            options = parsed.setdefault(task, {}).setdefault("options", {})
+            if not isinstance(options, dict):
+                raise ConfigError(f"--task-config {item!r}: {task}.options was given whole already")
+            options[key] = yaml.safe_load(value)
+        else:
+            parsed.setdefault(task, {})[key] = yaml.safe_load(value)
     return parsed
 
 

@@ -131,14 +131,24 @@ def _terminal() -> tuple[int | None, bool]:
 def run_report(args: argparse.Namespace) -> int:
     """``taskgrove report``: text output and/or the HTML report."""
     from taskgrove.report.collect import load_runs
+    from taskgrove.report.curves import curve_text, curves_of_comparison, find_curve_files, load_curve
     from taskgrove.report.leaderboard import build_leaderboard
     from taskgrove.report.tables import render_leaderboard
     from taskgrove.report.training import comparison_from_runs, find_comparison_file, load_comparison
+    from taskgrove.report.training_text import comparison_text, is_training_output, training_output
 
     comparison_path = args.comparison
     specs: list[tuple[str | Path, str | None]] = []
+    curve_files: list[Path] = []
     for item in args.runs:
         path = Path(item)
+        curve_files += find_curve_files(path)
+        if is_training_output(path):  # checkpoints/: its comparison, else its evaluation runs by model name
+            found, evaluations = training_output(path)
+            if found is not None and not comparison_path:
+                comparison_path = str(found)
+            specs += [(run_dir, label) for run_dir, label in evaluations]
+            continue
         if path.is_dir() and (path / "comparison.json").is_file() and not (path / "run.json").exists():
             if comparison_path:
                 raise ConfigError(f"two training comparisons given ({comparison_path} and {item}); give one")
@@ -152,6 +162,7 @@ def run_report(args: argparse.Namespace) -> int:
         if find_comparison_file(comparison_path) is None:
             raise ConfigError(f"--comparison {comparison_path}: no comparison.json there")
         comparison = load_comparison(comparison_path)
+        curve_files += curves_of_comparison(comparison.source) if comparison.source else []
         known = {Path(p).resolve() for p, _ in specs}
         for model in comparison.models:
             if model.run_dir is None or model.run_dir.resolve() in known:
@@ -165,6 +176,7 @@ def run_report(args: argparse.Namespace) -> int:
                 )
     if not specs and comparison is None:
         raise ConfigError("name at least one run directory (or --label LABEL=RUN_DIR, or --comparison FILE)")
+    curves = [load_curve(file, n_resamples=args.resamples) for file in dict.fromkeys(curve_files)]
     runs = load_runs(specs)
     if comparison is None and labelled:
         comparison = comparison_from_runs([run for run in runs if run.user_label])
@@ -177,11 +189,16 @@ def run_report(args: argparse.Namespace) -> int:
             args.html,
             comparison,
             HtmlOptions(title=args.title, samples=not args.no_samples, max_chars=args.max_chars),
+            curves,
         )
         print(f"HTML report: {path}", file=sys.stderr)
     if not args.html or args.format or args.output:
         width, color = _terminal() if not args.output else (None, False)
-        _emit(render_leaderboard(board, args.format or "table", width=width, color=color), args.output)
+        text = render_leaderboard(board, args.format or "table", width=width, color=color)
+        if (args.format or "table") == "table":
+            text += ("\n" + comparison_text(comparison)) if comparison is not None else ""
+            text += "".join("\n" + curve_text(curve) for curve in curves)
+        _emit(text, args.output)
     return 0
 
 

@@ -7,61 +7,27 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from taskgrove.cli._common import EXIT_INTERRUPTED, EXIT_OK
+from taskgrove.cli._common import EXIT_INTERRUPTED, EXIT_OK, add_task_config_option
+from taskgrove.cli._train_args import (
+    TRAIN_OPTIONS,
+    add_train_options,
+    given,
+    log_step,
+    one_line_data_errors,
+    resolve_eval_tasks,
+    say,
+    task_config_of,
+    task_type_requests,
+    yaml_of,
+)
 from taskgrove.errors import ConfigError
-
-# (flags, dest, type, help) of the options shared by train and train-compare; dest = TrainConfig field
-_TRAIN_OPTIONS: list[tuple[tuple[str, ...], str, Any, str]] = [
-    (("--config-index",), "config_index", int, "0 full fine-tuning; 1-5 LoRA rank 4, 8, 16, 32, 64 (default 3)"),
-    (("--method",), "method", str, "full or lora"),
-    (("--rank", "--lora-rank"), "lora_rank", int, "LoRA rank"),
-    (("--lora-alpha",), "lora_alpha", int, "LoRA alpha (default 2 x rank)"),
-    (("--lora-dropout",), "lora_dropout", float, "LoRA dropout (preset 0.1)"),
-    (("--epochs", "--num-epochs"), "num_epochs", float, "epochs over the mixture (default 1)"),
-    (("--max-steps",), "max_steps", int, "optimizer steps (overrides --epochs)"),
-    (("--learning-rate", "--lr"), "learning_rate", float, "peak learning rate (preset 1e-5)"),
-    (("--batch-size",), "batch_size", int, "examples per batch per process (preset 32 or 128)"),
-    (
-        ("--micro-batch-size",),
-        "micro_batch_size",
-        int,
-        "examples per forward pass (memory only; default min(batch, 8))",
-    ),
-    (
-        ("--grad-accum", "--gradient-accumulation-steps"),
-        "gradient_accumulation_steps",
-        int,
-        "batches per optimizer step (preset 4)",
-    ),
-    (("--weight-decay",), "weight_decay", float, "AdamW weight decay"),
-    (("--warmup-ratio",), "warmup_ratio", float, "share of steps with linear warm-up"),
-    (("--lr-scheduler",), "lr_scheduler", str, "linear, cosine or constant"),
-    (("--max-seq-length",), "max_seq_length", int, "longer examples are left out (default 1024)"),
-    (("--base-model",), "base_model", str, "'default' (embedded SmolLM2-135M-Instruct), a model dir, .gguf or hub id"),
-    (("--output-dir",), "output_dir", str, "where run dirs go (default checkpoints/)"),
-    (("--name",), "name", str, "run name (default single_<task>_<cfg> or <type>_<cfg>)"),
-    (("--limit",), "limit", int, "training scenarios read per task"),
-    (("--mixture",), "mixture", str, "concatenate (default), proportional, temperature or equal"),
-    (("--mixture-temperature",), "mixture_temperature", float, "T of the temperature mixture (default 2)"),
-    (("--mixture-cap",), "mixture_cap", int, "at most this many examples per task"),
-    (("--mixture-size",), "mixture_size", int, "examples drawn by a sampled mixture (default: all)"),
-    (("--seed",), "seed", int, "seed of data order, mixture and initialisation"),
-    (("--prompt-format",), "prompt_format", str, "zero_shot or few_shot (as in evaluation)"),
-    (("--num-fewshot",), "num_fewshot", int, "few-shot examples per prompt"),
-    (("--save-steps",), "save_steps", int, "checkpoint every N steps"),
-    (("--logging-steps",), "logging_steps", int, "log every N steps (default 10)"),
-    (("--eval-split",), "eval_split", str, "split evaluated after training (default test)"),
-    (("--eval-limit",), "eval_limit", int, "scenarios evaluated per task"),
-    (("--eval-max-tokens",), "eval_max_tokens", int, "max new tokens in evaluation"),
-    (("--eval-batch-size",), "eval_batch_size", int, "sequences per generation batch in evaluation"),
-]
 
 
 def add_cli(subparsers: Any) -> None:
     """Add the training subcommands to the main parser."""
     train = subparsers.add_parser("train", help="fine-tune on tasks (full or LoRA), then compare with the base model")
-    _train_options(train)
-    train.set_defaults(handler=_cmd_train)
+    add_train_options(train)
+    train.set_defaults(handler=one_line_data_errors(_cmd_train))
     train.add_argument(
         "--resume",
         nargs="?",
@@ -73,68 +39,29 @@ def add_cli(subparsers: Any) -> None:
     compare = subparsers.add_parser(
         "train-compare", help="train one model per task and one on all of them, then compare them with the base"
     )
-    _train_options(compare)
+    add_train_options(compare)
     compare.add_argument(
         "--merge",
         choices=("linear", "ties", "dare_ties", "svd"),
         help="also merge the single-task LoRA adapters (PEFT add_weighted_adapter) and compare the merged model",
     )
-    compare.set_defaults(handler=_cmd_train_compare)
+    compare.set_defaults(handler=one_line_data_errors(_cmd_train_compare))
     evaluate = subparsers.add_parser(
         "train-eval", help="evaluate trained checkpoints and the base model on tasks; write comparison.json"
     )
-    evaluate.set_defaults(handler=_cmd_train_eval)
+    evaluate.set_defaults(handler=one_line_data_errors(_cmd_train_eval))
     evaluate.add_argument("checkpoints", nargs="+", help="training run dirs")
     evaluate.add_argument(
         "--tasks", nargs="+", help="tasks to evaluate on (default: every task the checkpoints were trained on)"
     )
     evaluate.add_argument("--output", help="where comparison.json goes (default: the first checkpoint's dir)")
     evaluate.add_argument(
-        "--include-path", dest="include_path", action="append", default=[], help="task file or folder"
+        "--include-path", "--include_path", dest="include_path", action="append", default=[], help="task file or folder"
     )
-    for flags, dest, kind, help_text in _TRAIN_OPTIONS:
-        if dest.startswith("eval_") or dest in ("prompt_format", "num_fewshot", "seed"):
+    add_task_config_option(evaluate)
+    for flags, dest, kind, help_text in TRAIN_OPTIONS:
+        if (dest.startswith("eval_") and dest != "eval_every") or dest in ("prompt_format", "num_fewshot", "seed"):
             evaluate.add_argument(*flags, dest=dest, type=kind, default=argparse.SUPPRESS, help=help_text)
-
-
-def _train_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--tasks", nargs="+", default=argparse.SUPPRESS, help="leaves, groups or globs of the task tree"
-    )
-    parser.add_argument(
-        "--config", "-c", dest="config_file", help="YAML of training options (keys as in train_config.json)"
-    )
-    parser.add_argument("--include-path", dest="include_path", action="append", default=[], help="task file or folder")
-    parser.add_argument(
-        "--evaluate",
-        action=argparse.BooleanOptionalAction,
-        default=argparse.SUPPRESS,
-        help="evaluate after training (default on)",
-    )
-    for flags, dest, kind, help_text in _TRAIN_OPTIONS:
-        parser.add_argument(*flags, dest=dest, type=kind, default=argparse.SUPPRESS, help=help_text)
-
-
-def _given(args: argparse.Namespace) -> dict[str, Any]:
-    """Training options the user gave on the command line."""
-    values = {dest: getattr(args, dest) for _, dest, _, _ in _TRAIN_OPTIONS if hasattr(args, dest)}
-    if hasattr(args, "evaluate"):
-        values["evaluate"] = args.evaluate
-    return values
-
-
-def _yaml(args: argparse.Namespace) -> dict[str, Any]:
-    from taskgrove.config import load_yaml
-
-    return load_yaml(args.config_file) if getattr(args, "config_file", None) else {}
-
-
-def _log(record: dict[str, Any]) -> None:
-    print(
-        f"step {record['step']}: loss {record['loss']:.4f}  lr {record['lr']:.2e}  {record['tokens_per_s']:.0f} tok/s",
-        file=sys.stderr,
-        flush=True,
-    )
 
 
 def _resolve(
@@ -159,22 +86,14 @@ def _saved_layer(run_dir: Path) -> dict[str, Any]:
     return {
         k: v
         for k, v in saved.items()
-        if k in TrainConfig.model_fields and k not in ("notes", "kind", "family", "tasks")
+        if k in TrainConfig.model_fields and k not in ("notes", "kind", "family", "task_type", "tasks")
     }
 
 
 def _eval_settings(config: Any) -> Any:
-    from taskgrove.train.evaluate import EvalSettings
+    from taskgrove.train.curve import eval_settings
 
-    return EvalSettings(
-        split=config.eval_split,
-        limit=config.eval_limit,
-        max_tokens=config.eval_max_tokens,
-        batch_size=config.eval_batch_size,
-        prompt_format=config.prompt_format,
-        num_fewshot=config.num_fewshot,
-        seed=config.seed,
-    )
+    return eval_settings(config)
 
 
 def _report(path: Path) -> None:
@@ -186,7 +105,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from taskgrove.train import checkpoint as ckpt
     from taskgrove.train.sft import TrainingInterrupted, train_sft
 
-    yaml_data, cli = _yaml(args), _given(args)
+    yaml_data, cli = yaml_of(args), given(args)
     saved: dict[str, Any] | None = None
     if isinstance(args.resume, str):
         run_dir = ckpt.find_run_dir(args.resume, cli.get("output_dir") or yaml_data.get("output_dir") or "checkpoints")
@@ -198,17 +117,30 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cli["include_path"] = include
     yaml_data.pop("include_path", None)
     registry = build_registry(include)
-    requests = getattr(args, "tasks", None) or yaml_data.get("tasks") or (saved or {}).get("requests")
+    requests = (
+        task_type_requests(args)
+        or getattr(args, "tasks", None)
+        or yaml_data.get("tasks")
+        or (saved or {}).get("requests")
+    )
     if not requests:
         raise ConfigError("--tasks is required: name a task, a group or a list of tasks")
     requests = [requests] if isinstance(requests, str) else list(requests)
     yaml_data.pop("tasks", None)
+    yaml_tasks = yaml_data.pop("task_config", None)
+    names = registry.resolve(requests)
+    resolve_eval_tasks(registry, args, yaml_data, cli, saved)
+    evaluated = cli.get("eval_tasks") or (saved or {}).get("eval_tasks") or []
+    names = [*names, *(n for n in evaluated if n not in names)]
+    cli["task_config"] = task_config_of(registry, names, args, (saved or {}).pop("task_config", None), yaml_tasks)
     config = _resolve(registry, requests, yaml_data, cli, saved)
     if args.resume is True:
         run_dir = Path(config.output_dir) / config.run_name
         if not (run_dir / ckpt.CONFIG_FILE).is_file():
             raise ConfigError(f"--resume: {run_dir} holds no training run to continue")
-        config = _resolve(registry, requests, yaml_data, cli, _saved_layer(run_dir))
+        saved = _saved_layer(run_dir)
+        cli["task_config"] = task_config_of(registry, names, args, saved.pop("task_config", None), yaml_tasks)
+        config = _resolve(registry, requests, yaml_data, cli, saved)
     for note in config.notes:
         print(f"note: {note}", file=sys.stderr)
     print(
@@ -217,7 +149,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     try:
-        result = train_sft(config, registry, resume=args.resume is not None, log=_log)
+        result = train_sft(config, registry, resume=args.resume is not None, log=log_step, say=say)
     except TrainingInterrupted as exc:
         print(f"interrupted: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -251,14 +183,13 @@ def _cmd_train_compare(args: argparse.Namespace) -> int:
     from taskgrove.tasks.builtin import build_registry
     from taskgrove.train import checkpoint as ckpt
     from taskgrove.train.evaluate import ModelEntry, compare, write_comparison
-    from taskgrove.train.presets import multi_type
     from taskgrove.train.sft import TrainingInterrupted, train_sft
 
-    yaml_data, cli = _yaml(args), _given(args)
+    yaml_data, cli = yaml_of(args), given(args)
     include = list(dict.fromkeys([*yaml_data.pop("include_path", []), *args.include_path]))
     cli["include_path"] = include
     registry = build_registry(include)
-    requests = getattr(args, "tasks", None) or yaml_data.pop("tasks", None)
+    requests = task_type_requests(args) or getattr(args, "tasks", None) or yaml_data.pop("tasks", None)
     if not requests:
         raise ConfigError("--tasks is required: name a group or a list of tasks")
     requests = [requests] if isinstance(requests, str) else list(requests)
@@ -267,8 +198,22 @@ def _cmd_train_compare(args: argparse.Namespace) -> int:
     names = registry.resolve(requests)
     if len(names) < 2:
         raise ConfigError(f"train-compare needs at least two tasks; {requests} names {len(names)}")
-    multi = _resolve(registry, requests, yaml_data, cli)
-    singles = [_resolve(registry, [name], yaml_data, {**cli, "family": multi.family}) for name in names]
+    resolve_eval_tasks(registry, args, yaml_data, cli, None)
+    evaluated = cli.get("eval_tasks") or names
+    everything = [*names, *(n for n in evaluated if n not in names)]
+    task_config = task_config_of(registry, everything, args, yaml_data.pop("task_config", None))
+    multi = _resolve(registry, requests, yaml_data, {**cli, "task_config": task_config})
+    singles = []
+    for name in names:  # each single run sees the task_config of its task and of the evaluated tasks
+        own = {k: v for k, v in task_config.items() if k == name or k in evaluated}
+        singles.append(
+            _resolve(
+                registry,
+                [name],
+                yaml_data,
+                {**cli, "family": multi.family, "eval_tasks": evaluated, "task_config": own},
+            )
+        )
     if args.merge and multi.method != "lora":
         raise ConfigError(f"--merge {args.merge} merges LoRA adapters; {multi.label} is not LoRA")
     entries = [ModelEntry("base", "base", None, multi.base_model)]
@@ -280,7 +225,7 @@ def _cmd_train_compare(args: argparse.Namespace) -> int:
                 entries.append(ModelEntry.from_run(run_dir))
                 continue
             print(f"training {config.run_name} ({config.label}) on {', '.join(config.tasks)}", file=sys.stderr)
-            result = train_sft(config, registry, resume=bool(ckpt.checkpoints(run_dir)), log=_log)
+            result = train_sft(config, registry, resume=bool(ckpt.checkpoints(run_dir)), log=log_step, say=say)
             print(
                 f"  {result.steps} steps, {result.tokens} tokens, {result.seconds:.1f}s, {result.tokens_per_s:.1f} tok/s",
                 file=sys.stderr,
@@ -300,7 +245,7 @@ def _cmd_train_compare(args: argparse.Namespace) -> int:
         comparison = compare(
             entries, names, registry, _eval_settings(multi), output_dir, log=lambda m: print(m, file=sys.stderr)
         )
-        target = output_dir / f"compare_{multi_type(names, requests)}_{multi.label}"
+        target = output_dir / f"compare_{multi.run_name}"
         _, md = write_comparison(target, comparison)
         print(f"comparison written to {target / 'comparison.json'}", file=sys.stderr)
         _report(md)
@@ -340,6 +285,10 @@ def _cmd_train_eval(args: argparse.Namespace) -> int:
         registry.resolve(args.tasks) if args.tasks else list(dict.fromkeys(t for e in entries for t in e.trained_on))
     )
     first = ckpt.read_json(entries[0].path / ckpt.CONFIG_FILE)  # type: ignore[operator]
+    saved_tasks = [
+        {k: v for k, v in (ckpt.read_json(e.path / ckpt.CONFIG_FILE).get("task_config") or {}).items() if k in tasks}  # type: ignore[operator]
+        for e in entries
+    ]
     settings = EvalSettings(
         split=getattr(args, "eval_split", first.get("eval_split", "test")),
         limit=getattr(args, "eval_limit", first.get("eval_limit")),
@@ -348,6 +297,7 @@ def _cmd_train_eval(args: argparse.Namespace) -> int:
         prompt_format=getattr(args, "prompt_format", first.get("prompt_format", "zero_shot")),
         num_fewshot=getattr(args, "num_fewshot", first.get("num_fewshot", 3)),
         seed=getattr(args, "seed", first.get("seed", 0)),
+        task_config=task_config_of(registry, tasks, args, *saved_tasks),
     )
     base = ModelEntry("base", "base", None, entries[0].base_model)
     output_dir = entries[0].path.parent  # type: ignore[union-attr]

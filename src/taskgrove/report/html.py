@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from importlib import resources
@@ -20,6 +21,8 @@ from typing import Any
 import orjson
 
 from taskgrove.report.collect import Run
+from taskgrove.report.curve_svg import curves_section
+from taskgrove.report.curves import Curve
 from taskgrove.report.leaderboard import GROUP_METHOD, Cell, Leaderboard, Row
 from taskgrove.report.samples import DEFAULT_MAX_CHARS, task_rows
 from taskgrove.report.svg import PALETTE, Bar, bar_chart, heatmap
@@ -219,14 +222,19 @@ def _samples_section(max_chars: int) -> str:
 
 
 def render_html(
-    board: Leaderboard, comparison: TrainingComparison | None = None, options: HtmlOptions | None = None
+    board: Leaderboard,
+    comparison: TrainingComparison | None = None,
+    options: HtmlOptions | None = None,
+    curves: Sequence[Curve] = (),
 ) -> bytes:
-    """The whole report page as UTF-8 bytes."""
+    """The whole report page as UTF-8 bytes (``curves``: evaluations during training)."""
     options = options or HtmlOptions()
     generated = time.strftime("%Y-%m-%d %H:%M:%S")
     nav = ['<a href="#overview">Scores</a>', '<a href="#leaderboards">Leaderboards</a>']
     if comparison is not None:
         nav.append('<a href="#training">Training</a>')
+    if curves:
+        nav.append('<a href="#curves">Curves</a>')
     if options.samples:
         nav.append('<a href="#samples">Samples</a>')
     parts = [
@@ -241,6 +249,8 @@ def render_html(
     ]
     if comparison is not None:
         parts.append(_training_section(comparison))
+    if curves:
+        parts.append(curves_section(list(curves)))
     payload = b""
     if options.samples:
         payload = _samples_payload(board, options)
@@ -261,12 +271,13 @@ def write_html(
     directory: str | Path,
     comparison: TrainingComparison | None = None,
     options: HtmlOptions | None = None,
+    curves: Sequence[Curve] = (),
 ) -> Path:
     """Write the report to ``directory/index.html`` (the folder is created) and return its path."""
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / INDEX
     tmp = folder / f".{INDEX}.tmp"
-    tmp.write_bytes(render_html(board, comparison, options))
+    tmp.write_bytes(render_html(board, comparison, options, curves))
     tmp.replace(path)
     return path

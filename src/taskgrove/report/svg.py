@@ -134,13 +134,28 @@ def heatmap(comparison: TrainingComparison, *, chart_id: str = "heatmap-svg") ->
     score, and for non-base rows its difference from base.
     """
     tasks, models = comparison.tasks, comparison.models
-    longest = max((len(_short(t.split("/")[-1], 22)) for t in tasks), default=4)
-    label_w, cell_w, cell_h, head_h, legend_h = 210, 96, 34, 24 + round(longest * 6.5 * 0.58), 40
-    width = label_w + cell_w * max(1, len(tasks)) + 20
+    longest = max((len(t.split("/")[-1]) for t in tasks), default=4)
+    widest = max((len(m.label) for m in models), default=4)  # labels are never cut: the chart grows
+    label_w, cell_w, cell_h, head_h, legend_h = (
+        max(210, 16 + round(widest * 7.2)),
+        96,
+        46,
+        24 + round(longest * 7.2 * 0.58),
+        40,
+    )
+    width = label_w + cell_w * max(1, len(tasks)) + 20 + round(longest * 7.2 * 0.82)  # the last rotated label
     height = head_h + cell_h * max(1, len(models)) + legend_h
     base = comparison.base
     deltas = [abs(d) for m in models if m is not base for t in tasks if (d := comparison.delta(m, t)) is not None]
     spread = max(deltas, default=0.0) or 1.0
+    legend = (
+        f"colour: difference from base (blue better, red worse; full colour = {spread:.3f})"
+        if base is not None
+        else "colour: score (darker = higher)"
+    )
+    if any(m.trained_on for m in models):
+        legend += "; outlined: the model was trained on that task"
+    width = max(width, label_w + round(len(legend) * 6.6))  # the legend is never cut either
     values = [s.value for m in models for s in m.scores.values()]
     vmin, vmax = (min(values), max(values)) if values else (0.0, 1.0)
     parts = [
@@ -151,13 +166,13 @@ def heatmap(comparison: TrainingComparison, *, chart_id: str = "heatmap-svg") ->
     for column, task in enumerate(tasks):
         cx = label_w + column * cell_w + cell_w / 2
         parts.append(
-            f'<text class="col-label" transform="translate({cx:.1f},{head_h - 8}) rotate(-35)"><title>{escape(task)}</title>{escape(_short(task.split("/")[-1], 22))}</text>'
+            f'<text class="col-label" transform="translate({cx:.1f},{head_h - 8}) rotate(-35)"><title>{escape(task)}</title>{escape(task.split("/")[-1])}</text>'
         )
     for row, model in enumerate(models):
         y = head_h + row * cell_h
         about = f"{model.label} ({model.kind}" + (f", {model.config}" if model.config else "") + ")"
         parts.append(
-            f'<text class="row-label" x="{label_w - 8}" y="{y + cell_h / 2 + 4:.1f}" text-anchor="end">{escape(_short(model.label, 30))}<title>{escape(about)}</title></text>'
+            f'<text class="row-label" x="{label_w - 8}" y="{y + cell_h / 2 + 4:.1f}" text-anchor="end">{escape(model.label)}<title>{escape(about)}</title></text>'
         )
         for column, task in enumerate(tasks):
             x = label_w + column * cell_w
@@ -179,6 +194,8 @@ def heatmap(comparison: TrainingComparison, *, chart_id: str = "heatmap-svg") ->
             interval = (
                 f" [{_fmt(score.ci_low or 0)}, {_fmt(score.ci_high or 0)}]" if score and score.has_interval else ""
             )
+            if score is not None and score.has_interval:  # the 95% interval under the value
+                lines.insert(1, f"[{score.ci_low:.2f}, {score.ci_high:.2f}]")
             tip = f"{model.label} on {task}: " + (
                 f"{_fmt(score.value)}{interval}"
                 + (f", {delta:+.3f} vs base" if delta is not None and model is not base else "")
@@ -201,13 +218,6 @@ def heatmap(comparison: TrainingComparison, *, chart_id: str = "heatmap-svg") ->
                 )
             parts.append("</g>")
     legend_y = head_h + cell_h * max(1, len(models)) + 24
-    legend = (
-        f"colour: difference from base (blue better, red worse; full colour = {spread:.3f})"
-        if base is not None
-        else "colour: score (darker = higher)"
-    )
-    if any(m.trained_on for m in models):
-        legend += "; outlined: the model was trained on that task"
     parts.append(f'<text class="legend" x="{label_w}" y="{legend_y}">{escape(legend)}</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -10,7 +10,7 @@ import asyncio
 import gc
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,19 @@ from taskgrove.runs.store import RunStore, TaskStore, bulk_loading
 from taskgrove.tasks.builtin import build_registry
 
 ModelFactory = Callable[[RunConfig], Model]
+
+
+def task_config_targets(registry: TaskRegistry, task_names: list[str], keys: Iterable[str]) -> dict[str, str]:
+    """Full task name -> ``task_config`` key; each key must name exactly one of ``task_names``."""
+    targets: dict[str, str] = {}
+    for key in keys:
+        names = registry.resolve([key])
+        if len(names) != 1:
+            raise ConfigError(f"task_config key '{key}' names {len(names)} tasks; use one task's name")
+        if names[0] not in task_names:
+            raise ConfigError(f"task_config key '{key}' is not among the tasks of this run")
+        targets[names[0]] = key
+    return targets
 
 
 class Executor(SafetyMixin):
@@ -78,14 +91,7 @@ class Executor(SafetyMixin):
 
     # --- validation -----------------------------------------------------------------------------
     def _check_task_config(self) -> None:
-        self._aliases: dict[str, str] = {}
-        for key in self.config.task_config:
-            names = self.registry.resolve([key])
-            if len(names) != 1:
-                raise ConfigError(f"task_config key '{key}' names {len(names)} tasks; use one task's name")
-            if names[0] not in self.task_names:
-                raise ConfigError(f"task_config key '{key}' is not among the tasks of this run")
-            self._aliases[names[0]] = key
+        self._aliases = task_config_targets(self.registry, self.task_names, self.config.task_config)
 
     def _evaluation_source(self) -> dict[str, TaskStore | FlameCsv]:
         """For evaluate mode: the stored samples of each task, from a run dir or a samples file."""

@@ -22,6 +22,7 @@ CONFIG_FILE = "train_config.json"
 RESULT_FILE = "train_result.json"
 STATE_FILE = "training_state.pt"
 LOG_FILE = "log.jsonl"
+CONFIGS_DIR = "configs"  # <output dir>/configs/<name>.json, as TreeMark saves its configurations
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 

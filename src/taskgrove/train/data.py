@@ -9,11 +9,12 @@ from itertools import islice
 from typing import Any
 
 from taskgrove.core import Task
-from taskgrove.errors import ConfigError
+from taskgrove.errors import ConfigError, TaskDataError, TaskgroveError
 from taskgrove.registry import TaskRegistry
 from taskgrove.train.examples import TrainExample, encode_example
 from taskgrove.train.mixture import mix, mixture_counts
 from taskgrove.train.presets import TrainConfig
+from taskgrove.train.taskconfig import task_settings
 
 logger = logging.getLogger(__name__)
 
@@ -37,17 +38,20 @@ class TrainingData:
 
 
 def build_tasks(
-    registry: TaskRegistry, names: list[str], config: TrainConfig | None = None, *, split: str = "train"
+    registry: TaskRegistry, names: list[str], config: Any = None, *, split: str = "train"
 ) -> dict[str, Task]:
-    """Build and configure each task the way the executor does, so prompts match evaluation."""
+    """Build and configure each task the way the executor does (its ``task_config`` options
+    included), so prompts match evaluation."""
     tasks: dict[str, Task] = {}
     for name in names:
+        own = task_settings(config, name, split=split)
         task = registry.create(name)
         task.configure(
-            prompt_format=config.prompt_format if config else "zero_shot",
-            num_fewshot=config.num_fewshot if config else 3,
-            seed=config.seed if config else 0,
-            split=split,
+            prompt_format=own["prompt_format"],
+            num_fewshot=own["num_fewshot"],
+            seed=own["seed"],
+            split=own["split"],
+            **own["options"],
         )
         tasks[name] = task
     return tasks
@@ -76,10 +80,16 @@ def build_training_data(tasks: Mapping[str, Task], tokenizer: Any, config: Train
     per_task: dict[str, list[TrainExample]] = {}
     dropped: dict[str, int] = {}
     for name, task in tasks.items():
-        task.pre_train()
-        examples, too_long = task_examples(
-            task, tokenizer, split=config.split, limit=config.limit, max_seq_length=config.max_seq_length
-        )
+        own = task_settings(config, name)
+        try:
+            task.pre_train()
+            examples, too_long = task_examples(
+                task, tokenizer, split=own["split"], limit=own["limit"], max_seq_length=config.max_seq_length
+            )
+        except ConfigError:
+            raise
+        except TaskgroveError as exc:  # e.g. a hub dataset offline: SourceError's hint, one line
+            raise TaskDataError(f"task {name}: {type(exc).__name__}: {exc}") from exc
         if too_long:
             logger.warning(
                 "%s: %d example(s) longer than max_seq_length=%d were left out", name, too_long, config.max_seq_length
@@ -87,7 +97,7 @@ def build_training_data(tasks: Mapping[str, Task], tokenizer: Any, config: Train
             dropped[name] = too_long
         if not examples:
             reason = f" ({too_long} longer than max_seq_length={config.max_seq_length})" if too_long else ""
-            raise ConfigError(f"task {name} has no training examples in split {config.split!r}{reason}")
+            raise ConfigError(f"task {name} has no training examples in split {own['split']!r}{reason}")
         per_task[name] = examples
     mixed = mix(
         per_task,

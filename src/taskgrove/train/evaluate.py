@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import math
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from typing import Any
 from taskgrove.errors import MultiTaskError
 from taskgrove.registry import TaskRegistry
 from taskgrove.train import checkpoint as ckpt
+from taskgrove.train.taskconfig import evaluation_task_config
 
 COMPARISON_JSON = "comparison.json"
 COMPARISON_MD = "comparison.md"
@@ -46,9 +48,14 @@ class EvalSettings:
     prompt_format: str = "zero_shot"
     num_fewshot: int = 3
     seed: int = 0
+    task_config: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def key(self, tasks: Sequence[str], weights: str) -> str:
-        data = json.dumps({"settings": self.__dict__, "tasks": sorted(tasks), "weights": weights}, sort_keys=True)
+        settings = {k: v for k, v in self.__dict__.items() if k != "task_config"}
+        own = evaluation_task_config(self.task_config, tasks)
+        if own:  # only the part that changes these tasks' evaluation (no part: the same key as before)
+            settings["task_config"] = own
+        data = json.dumps({"settings": settings, "tasks": sorted(tasks), "weights": weights}, sort_keys=True)
         return hashlib.sha256(data.encode()).hexdigest()[:10]
 
 
@@ -130,6 +137,9 @@ def evaluate_model(
     }
     if settings.max_tokens is not None:
         values["max_tokens"] = settings.max_tokens
+    own = evaluation_task_config(settings.task_config, tasks)
+    if own:
+        values["task_config"] = own
     config = build_config(values)
     executor = Executor(config, registry)
     with contextlib.suppress(MultiTaskError):  # failed tasks get no score; the others still count
@@ -186,6 +196,7 @@ def compare(
                 "config": entry.config,
                 "trained_on": entry.trained_on,
                 "scores": scores,
+                "run_dir": str(eval_dir(entry, tasks, settings, output_dir).resolve()),
             }
         )
     return {"tasks": list(tasks), "models": models, "settings": dict(settings.__dict__)}
@@ -195,7 +206,13 @@ def write_comparison(directory: Path, comparison: dict[str, Any]) -> tuple[Path,
     """Write ``comparison.json`` and ``comparison.md`` into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     json_path = directory / COMPARISON_JSON
-    ckpt.write_json(json_path, comparison)
+    models = [  # evaluation runs relative to the file (the folder may move)
+        {**m, "run_dir": os.path.relpath(m["run_dir"], directory.resolve())}
+        if m.get("run_dir") and Path(m["run_dir"]).is_absolute()
+        else m
+        for m in comparison["models"]
+    ]
+    ckpt.write_json(json_path, {**comparison, "models": models})
     md_path = directory / COMPARISON_MD
     md_path.write_text(comparison_markdown(comparison), encoding="utf-8")
     return json_path, md_path

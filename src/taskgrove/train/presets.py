@@ -21,10 +21,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from taskgrove.errors import ConfigError
+from taskgrove.train.taskconfig import check_targets
 
 Method = Literal["full", "lora"]
 Family = Literal["classification", "generation"]
 MixtureStrategy = Literal["concatenate", "proportional", "temperature", "equal"]
+TaskType = Literal["similar", "dissimilar", "mixed"]
 
 #: ``--config-index`` -> (method, LoRA rank); 0 is full fine-tuning, 3 is TreeMark's baseline.
 CONFIG_INDEX: dict[int, tuple[Method, int | None]] = {
@@ -80,6 +82,7 @@ class TrainConfig(BaseModel):
     name: str | None = Field(None, description="checkpoint name (default single_<task>_<cfg> or <type>_<cfg>)")
     kind: Literal["single", "multi"] | None = None
     family: Family | None = None
+    task_type: TaskType | None = Field(None, description="TreeMark's TYPE in the name: similar, dissimilar or mixed")
     config_index: int | None = Field(None, ge=0, le=5)
     method: Method = "lora"
     lora_rank: int = Field(16, gt=0)
@@ -104,6 +107,9 @@ class TrainConfig(BaseModel):
     output_dir: str = "checkpoints"
     limit: int | None = Field(None, gt=0, description="training scenarios read per task")
     split: str = "train"
+    task_config: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per-task settings as `run` takes them, by full task name"
+    )
     prompt_format: Literal["zero_shot", "few_shot"] = "zero_shot"
     num_fewshot: int = Field(3, ge=0)
     mixture: MixtureStrategy = "concatenate"
@@ -114,6 +120,8 @@ class TrainConfig(BaseModel):
     save_total_limit: int = Field(2, gt=0)
     logging_steps: int = Field(10, gt=0)
     evaluate: bool = True
+    eval_every: int | None = Field(None, gt=0, description="evaluate a checkpoint every N steps (train/curve.py)")
+    eval_tasks: list[str] = Field(default_factory=list, description="tasks evaluated in the loop (default: trained)")
     eval_split: str = "test"
     eval_limit: int | None = Field(None, gt=0)
     eval_max_tokens: int | None = Field(None, gt=0)
@@ -141,7 +149,7 @@ class TrainConfig(BaseModel):
         """The checkpoint's name: ``name`` if set, else derived from the tasks and the method."""
         if self.name:
             return self.name
-        return model_name(self.tasks, self.requests, self.method, self.lora_rank)
+        return model_name(self.tasks, self.task_type or "dissimilar", self.method, self.lora_rank)
 
 
 def config_label(method: Method, rank: int | None) -> str:
@@ -163,12 +171,20 @@ def multi_type(tasks: list[str], requests: list[str]) -> str:
     return "multi"
 
 
-def model_name(tasks: list[str], requests: list[str], method: Method, rank: int | None) -> str:
-    """``single_<TASK>_<CONFIG>`` for one task, ``<TYPE>_<CONFIG>`` for several."""
+def model_name(tasks: list[str], task_type: TaskType, method: Method, rank: int | None) -> str:
+    """TreeMark's names: ``single_<TASK>_<TYPE>_<CONFIG>`` for one task, ``<TYPE>_<CONFIG>`` for several."""
     label = config_label(method, rank)
     if len(tasks) == 1:
-        return f"single_{leaf(tasks[0])}_{label}"
-    return f"{multi_type(tasks, requests)}_{label}"
+        return f"single_{leaf(tasks[0])}_{task_type}_{label}"
+    return f"{task_type}_{label}"
+
+
+def task_type_of(tasks: Mapping[str, Any]) -> TaskType:
+    """TreeMark's TYPE: ``similar`` (classification), ``dissimilar`` (generation), or ``mixed``."""
+    families = {task_family(name, task) for name, task in tasks.items()}
+    if len(families) > 1:
+        return "mixed"
+    return "similar" if families == {"classification"} else "dissimilar"
 
 
 def method_of(values: Mapping[str, Any]) -> tuple[Method, int, int | None]:
@@ -263,10 +279,12 @@ def resolve_train_config(
     merged.update(task_values)
     merged.update({k: v for k, v in user.items() if k != "notes"})
     names = list(tasks)
+    check_targets(merged.get("task_config") or {}, [*names, *(merged.get("eval_tasks") or [])])
     merged.update(
         tasks=names,
         requests=list(requests) or list(user.get("requests") or names),
         family=family,
+        task_type=task_type_of(tasks),
         method=method,
         lora_rank=rank,
         config_index=index,

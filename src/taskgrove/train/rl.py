@@ -1,15 +1,17 @@
 """RL from task rewards: sample with ``task.run``, weight by group advantages, update a LoRA policy.
 
 Each step takes ``scenarios_per_step`` training scenarios (a seeded round-robin over the tasks),
-runs ``task.run(policy, scenario, num_samples=k)`` for all of them concurrently, and computes
+runs ``task.run(policy, scenario, num_samples=k)`` for all of them concurrently (any Task:
+multi-turn and tool tasks too, every sampled assistant turn is trained), and computes
 ``TrajectoryGroup.advantages()`` per scenario (reward minus the group mean, over the group's
-std: GRPO's group baseline). The loss is a token-level policy gradient on every assistant
-reply the policy sampled:
+std: GRPO's group baseline). The update is GRPO's (:mod:`taskgrove.train.grpo`): clipped
+importance ratio to the sampling weights, KL penalty ``kl_coef`` to the frozen base (the adapters
+disabled), ``updates_per_step`` optimizer steps per batch of samples.
 
-    loss = - sum_i A_i * sum_t log pi(y_it | prompt_i, y_i<t) / (total sampled tokens)
-
-One update per batch of fresh samples (on-policy), so the importance ratio is 1 and no
-clipping is needed; there is no KL term (keep ``steps`` and ``learning_rate`` modest).
+Resumable: Ctrl-C finishes the step and writes ``checkpoint-<step>`` (adapter, optimizer, RNG
+states, the reward curve), as does every ``save_steps``-th step; ``resume=True`` continues from
+the newest one (the scenario order is a pure function of seed and step), so an interrupted run
+ends with the weights of an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from taskgrove.core import TrajectoryGroup
-from taskgrove.errors import ConfigError, TaskgroveError
+from taskgrove.errors import ConfigError, TaskDataError, TaskgroveError
 from taskgrove.train import checkpoint as ckpt
+from taskgrove.train.grpo import Row, update
 from taskgrove.train.policy import PolicyModel, SampledChoice
 
 RL_CONFIG_FILE = "rl_config.json"
@@ -67,6 +70,15 @@ class RLConfig(BaseModel):
     num_fewshot: int = Field(3, ge=0)
     seed: int = 0
     logging_steps: int = Field(1, gt=0)
+    kl_coef: float = Field(0.04, ge=0, description="beta: weight of the KL penalty to the base model (0: none)")
+    clip_epsilon: float = Field(0.2, gt=0, lt=1, description="PPO clipping of the importance ratio")
+    updates_per_step: int = Field(1, gt=0, description="optimizer steps per batch of samples (GRPO's mu)")
+    save_steps: int = Field(10, gt=0, description="checkpoint every N steps (and on Ctrl-C and at the end)")
+    save_total_limit: int = Field(2, gt=0)
+    include_path: list[str] = Field(default_factory=list, description="task files or folders added to the tree")
+    task_config: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per-task settings by full task name (train/taskconfig.py)"
+    )
 
     @property
     def run_name(self) -> str:
@@ -93,20 +105,29 @@ class RLResult:
         return {"steps": self.steps, "seconds": round(self.seconds, 2), "curve": self.curve}
 
 
-def scenario_stream(tasks: dict[str, Any], config: RLConfig) -> Any:
-    """Endless seeded round-robin of (task name, scenario) over each task's shuffled train split."""
-    rng = random.Random(config.seed)
+def scenario_pools(tasks: dict[str, Any], config: RLConfig) -> dict[str, list[Any]]:
+    """Each task's training scenarios (its ``task_config`` split and limit over the run's)."""
+    from taskgrove.train.taskconfig import task_settings
+
     pools: dict[str, list[Any]] = {}
     for name, task in tasks.items():
-        items = (
-            list(islice(task.get_dataset(config.split), config.limit))
-            if config.limit
-            else list(task.get_dataset(config.split))
-        )
+        own = task_settings(config, name)
+        try:
+            items = list(islice(task.get_dataset(own["split"]), own["limit"]))
+        except ConfigError:
+            raise
+        except TaskgroveError as exc:  # e.g. a hub dataset offline: SourceError's hint, one line
+            raise TaskDataError(f"task {name}: {type(exc).__name__}: {exc}") from exc
         if not items:
-            raise ConfigError(f"task {name} has no scenarios in split {config.split!r}")
+            raise ConfigError(f"task {name} has no scenarios in split {own['split']!r}")
         pools[name] = items
-    orders = {name: [] for name in pools}  # type: dict[str, list[Any]]
+    return pools
+
+
+def scenario_stream(pools: dict[str, list[Any]], config: RLConfig) -> Any:
+    """Endless seeded round-robin of (task name, scenario) over each task's shuffled scenarios."""
+    rng = random.Random(config.seed)
+    orders: dict[str, list[Any]] = {name: [] for name in pools}
     while True:
         for name, items in pools.items():
             if not orders[name]:
@@ -114,12 +135,13 @@ def scenario_stream(tasks: dict[str, Any], config: RLConfig) -> Any:
             yield name, orders[name].pop()
 
 
-def policy_rows(groups: list[TrajectoryGroup]) -> list[tuple[list[int], list[int], float]]:
-    """(prompt ids, completion ids, advantage) of every sampled reply with a non-zero advantage."""
+def policy_rows(groups: list[TrajectoryGroup], *, keep_zero: bool = False) -> list[Row]:
+    """(prompt ids, completion ids, advantage) of every sampled reply (zero-advantage ones only
+    with ``keep_zero``: they still carry the KL penalty)."""
     rows = []
     for group in groups:
         for trajectory, advantage in zip(group.trajectories, group.advantages(), strict=False):
-            if advantage == 0 or not math.isfinite(advantage):
+            if not math.isfinite(advantage) or (advantage == 0 and not keep_zero):
                 continue
             for choice in trajectory.messages_and_choices:
                 if isinstance(choice, SampledChoice) and choice.completion_ids:
@@ -127,44 +149,24 @@ def policy_rows(groups: list[TrajectoryGroup]) -> list[tuple[list[int], list[int
     return rows
 
 
-def policy_loss(model: Any, rows: list[tuple[list[int], list[int], float]], pad_id: int) -> tuple[Any, int]:
-    """(- sum A * log-prob of the sampled tokens, number of sampled tokens) of one micro-batch."""
-    import torch
-
-    from taskgrove.train.examples import IGNORE, TrainExample, collate
-
-    batch = collate([TrainExample("", tuple(p + c), len(p)) for p, c, _ in rows], pad_id)
-    device = next(model.parameters()).device
-    keep = int(batch["keep"])
-    out = model(
-        input_ids=batch["input_ids"].to(device),
-        attention_mask=batch["attention_mask"].to(device),
-        position_ids=batch["position_ids"].to(device),
-        logits_to_keep=keep,
-        use_cache=False,
-    )
-    width = batch["input_ids"].shape[1]
-    targets = batch["labels"][:, width - keep + 1 :].to(device)
-    logprobs = torch.log_softmax(out.logits[:, :-1].float(), dim=-1)
-    mask = targets != IGNORE
-    picked = logprobs.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1) * mask
-    advantages = torch.tensor([a for _, _, a in rows], dtype=picked.dtype, device=device)
-    return -(picked.sum(-1) * advantages).sum(), int(mask.sum())
-
-
-def train_rl(config: RLConfig, registry: Any, *, log: Callable[[dict[str, Any]], None] | None = None) -> RLResult:
-    """Run RL on ``config.tasks``; save the adapter, ``rl_config.json`` and the reward curve."""
+def train_rl(
+    config: RLConfig, registry: Any, *, log: Callable[[dict[str, Any]], None] | None = None, resume: bool = False
+) -> RLResult:
+    """Run RL on ``config.tasks`` (from the newest checkpoint with ``resume``); save the adapter,
+    ``rl_config.json`` and the reward curve."""
     import torch
     from peft import LoraConfig, get_peft_model
 
     from taskgrove.runner.model import ConfiguredModel
+    from taskgrove.train.batches import StopFlag
     from taskgrove.train.data import build_tasks
-    from taskgrove.train.sft import _StopFlag, load_base
+    from taskgrove.train.sft import load_base
 
     torch.manual_seed(config.seed)
-    tasks = build_tasks(registry, config.tasks, config, split=config.split)  # type: ignore[arg-type]
+    tasks = build_tasks(registry, config.tasks, config, split=config.split)
     for task in tasks.values():
         task.pre_train()
+    pools = scenario_pools(tasks, config)
     k = {
         name: config.samples_per_scenario or max(task.get_train_config().samples_per_scenario, 1)
         for name, task in tasks.items()
@@ -187,45 +189,80 @@ def train_rl(config: RLConfig, registry: Any, *, log: Callable[[dict[str, Any]],
     sampler = ConfiguredModel(
         policy, {"temperature": config.temperature, "top_p": config.top_p, "max_tokens": config.max_tokens}
     )
-    stream = scenario_stream(tasks, config)
+    stream = scenario_stream(pools, config)
     run_dir = Path(config.output_dir) / config.run_name
+    result = RLResult(run_dir, 0)
+    start = _start(run_dir, config, resume, model, optimizer, result)
+    for _ in range(start * config.scenarios_per_step):  # the scenario order is a function of seed and step
+        next(stream)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt.write_json(run_dir / RL_CONFIG_FILE, config.model_dump(mode="json"))
-    result = RLResult(run_dir, 0)
     began = time.perf_counter()
-    try:
-        with _StopFlag() as stop:
-            for step in range(1, config.steps + 1):
-                picked = [next(stream) for _ in range(config.scenarios_per_step)]
-                t0 = time.perf_counter()
-                groups = asyncio.run(_rollouts(tasks, sampler, picked, k))
-                t1 = time.perf_counter()
-                rows = policy_rows(groups)
-                loss_value = _update(model, optimizer, rows, policy.pad_id, config)
-                rewards = [r for g in groups for r in g.rewards()]
-                record = {
-                    "step": step,
-                    "mean_reward": round(sum(rewards) / len(rewards), 4) if rewards else math.nan,
-                    "loss": round(loss_value, 5),
-                    "trained_replies": len(rows),
-                    "failed_rollouts": sum(len(g.exceptions) for g in groups),
-                    "sample_s": round(t1 - t0, 2),
-                    "update_s": round(time.perf_counter() - t1, 2),
-                }
-                result.curve.append(record)
-                result.steps = step
-                with open(run_dir / ckpt.LOG_FILE, "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(record) + "\n")
-                if log is not None and step % config.logging_steps == 0:
-                    log(record)
-                if stop.requested:
-                    raise RLInterrupted(f"interrupted at step {step}; adapter saved in {run_dir}")
-    finally:
-        result.seconds = time.perf_counter() - began
-        if result.steps:
-            ckpt.save_weights(model, tokenizer, run_dir, base_model=config.base_model)
-            ckpt.write_json(run_dir / RL_RESULT_FILE, result.to_json())
+    with StopFlag() as stop:
+        for step in range(start + 1, config.steps + 1):
+            picked = [next(stream) for _ in range(config.scenarios_per_step)]
+            t0 = time.perf_counter()
+            groups = asyncio.run(_rollouts(tasks, sampler, picked, k))
+            t1 = time.perf_counter()
+            rows = policy_rows(groups, keep_zero=config.kl_coef > 0)
+            stats = update(model, optimizer, rows, policy.pad_id, config)
+            rewards = [r for g in groups for r in g.rewards()]
+            record = {
+                "step": step,
+                "mean_reward": round(sum(rewards) / len(rewards), 4) if rewards else math.nan,
+                "loss": round(stats.loss, 5),
+                "kl": round(stats.kl, 6),
+                "clipped": round(stats.clipped, 4),
+                "trained_replies": len(rows),
+                "advantaged_replies": sum(1 for _, _, a in rows if a != 0),
+                "failed_rollouts": sum(len(g.exceptions) for g in groups),
+                "sample_s": round(t1 - t0, 2),
+                "update_s": round(time.perf_counter() - t1, 2),
+            }
+            result.curve.append(record)
+            result.steps = step
+            with open(run_dir / ckpt.LOG_FILE, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+            if log is not None and step % config.logging_steps == 0:
+                log(record)
+            if stop.requested or step % config.save_steps == 0 or step == config.steps:
+                state = {"optimizer": optimizer.state_dict(), "curve": result.curve}
+                ckpt.save_checkpoint(
+                    run_dir, step, model, tokenizer, state, base_model=config.base_model, keep=config.save_total_limit
+                )
+            if stop.requested:
+                result.seconds = time.perf_counter() - began
+                raise RLInterrupted(
+                    f"interrupted at step {step}; checkpoint saved in {run_dir}; continue with the same command and --resume"
+                )
+    result.seconds = time.perf_counter() - began
+    ckpt.save_weights(model, tokenizer, run_dir, base_model=config.base_model)
+    ckpt.write_json(run_dir / RL_RESULT_FILE, result.to_json())
     return result
+
+
+def _start(run_dir: Path, config: RLConfig, resume: bool, model: Any, optimizer: Any, result: RLResult) -> int:
+    """The step to continue after: 0 for a new run, the newest checkpoint's when resuming."""
+    latest = ckpt.latest_checkpoint(run_dir)
+    if not resume:
+        if latest is not None:
+            raise ConfigError(
+                f"{run_dir} already holds RL checkpoints; pass --resume to continue it or choose another --output-dir/--name"
+            )
+        return 0
+    if latest is None:
+        raise ConfigError(f"--resume: {run_dir} holds no RL checkpoint to continue")
+    saved = ckpt.read_json(run_dir / RL_CONFIG_FILE)
+    changed = sorted(k for k, v in config.model_dump(mode="json").items() if k != "steps" and saved.get(k) != v)
+    if changed:
+        raise ConfigError(f"--resume: {run_dir} was trained with other values of {', '.join(changed)}")
+    state = ckpt.load_state(latest)
+    ckpt.load_weights(model, latest)
+    optimizer.load_state_dict(state["optimizer"])
+    ckpt.restore_rng(state)
+    result.curve = list(state.get("curve") or [])
+    result.steps = int(state["step"])
+    return result.steps
 
 
 async def _rollouts(
@@ -241,25 +278,3 @@ async def _rollouts(
         else:
             groups.append(result)
     return groups
-
-
-def _update(
-    model: Any, optimizer: Any, rows: list[tuple[list[int], list[int], float]], pad_id: int, config: RLConfig
-) -> float:
-    """One policy-gradient step over ``rows``; returns the loss per sampled token."""
-    import torch
-
-    if not rows:
-        return 0.0
-    rows = sorted(rows, key=lambda r: len(r[0]) + len(r[1]))
-    total_tokens = sum(len(c) for _, c, _ in rows)
-    loss_total = 0.0
-    for start in range(0, len(rows), config.micro_batch_size):
-        loss, _ = policy_loss(model, rows[start : start + config.micro_batch_size], pad_id)
-        (loss / total_tokens).backward()
-        loss_total += float(loss.detach())
-    if config.max_grad_norm is not None:
-        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.max_grad_norm)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    return loss_total / total_tokens

@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import json
 import math
-import random
-import signal
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from taskgrove.errors import TaskgroveError
 from taskgrove.train import checkpoint as ckpt
+from taskgrove.train.batches import StopFlag, step_batches, total_steps
 from taskgrove.train.examples import TrainExample, answer_loss, collate
 from taskgrove.train.presets import TrainConfig
 
@@ -131,81 +129,7 @@ def make_optimizer(model: Any, config: TrainConfig, total_steps: int) -> tuple[A
     return optimizer, scheduler
 
 
-# --- batches ------------------------------------------------------------------------------------
-
-
-def plan_batches(
-    lengths: Sequence[int], batch_size: int, *, seed: int, epoch: int, group_by_length: bool
-) -> list[list[int]]:
-    """Example indices of each batch of one epoch: a seeded shuffle; with length grouping, each
-    window of 16 batches is sorted by length and the batches are shuffled again."""
-    rng = random.Random(f"{seed}:{epoch}")
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    if group_by_length:
-        window = batch_size * 16
-        order = [
-            i
-            for start in range(0, len(order), window)
-            for i in sorted(order[start : start + window], key=lambda i: -lengths[i])
-        ]
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    if group_by_length:
-        rng.shuffle(batches)
-    return batches
-
-
-def steps_per_epoch(num_examples: int, config: TrainConfig, world: int = 1) -> int:
-    batches = math.ceil(num_examples / config.batch_size)
-    return max(1, math.ceil(batches / (config.gradient_accumulation_steps * world)))
-
-
-def total_steps(num_examples: int, config: TrainConfig, world: int = 1) -> int:
-    """Optimizer steps of the run: ``max_steps`` or ``num_epochs`` epochs."""
-    if config.max_steps is not None:
-        return config.max_steps
-    return max(1, math.ceil(config.num_epochs * steps_per_epoch(num_examples, config, world)))
-
-
-def step_batches(
-    step: int, lengths: Sequence[int], config: TrainConfig, *, rank: int = 0, world: int = 1
-) -> list[list[int]]:
-    """The batches this process runs at optimizer step ``step`` (0-based), deterministic for resume."""
-    per_epoch = steps_per_epoch(len(lengths), config, world)
-    epoch, within = divmod(step, per_epoch)
-    batches = plan_batches(
-        lengths, config.batch_size, seed=config.seed, epoch=epoch, group_by_length=config.group_by_length
-    )
-    span = config.gradient_accumulation_steps * world
-    mine = batches[within * span : (within + 1) * span][rank::world]
-    if not mine:  # a short last step: every process must still join the gradient all-reduce
-        mine = [batches[rank % len(batches)]]
-    return mine
-
-
 # --- the loop -----------------------------------------------------------------------------------
-
-
-class _StopFlag:
-    """SIGINT sets the flag (the loop stops after the current step); a second SIGINT raises at once."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: Any = None
-
-    def __enter__(self) -> _StopFlag:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
 
 
 class SFTTrainer:
@@ -254,7 +178,7 @@ class SFTTrainer:
             result.losses = list(state_log)
         window_loss, window_tokens, window_count, window_began = 0.0, 0, 0, time.perf_counter()
         began = time.perf_counter()
-        with _StopFlag() as stop:
+        with StopFlag() as stop:
             for step in range(start, self.total):
                 loss_sum, answer_tokens, tokens = self._step(step)
                 result.steps = step + 1
@@ -385,9 +309,11 @@ def train_sft(
     resume: bool = False,
     log: LogFn | None = None,
     on_step: Callable[[int], None] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Load the base model, build the mixture, train, and save the final model in
-    ``<output_dir>/<name>/`` with ``train_config.json`` and ``train_result.json``."""
+    ``<output_dir>/<name>/`` with ``train_config.json`` and ``train_result.json``; with
+    ``eval_every``, evaluate checkpoints on the way (``say`` reports it)."""
     from taskgrove.train.data import build_tasks, build_training_data
 
     run_dir = Path(config.output_dir) / config.run_name
@@ -413,11 +339,20 @@ def train_sft(
         "tokens": data.tokens,
     }
     ckpt.write_json(run_dir / ckpt.CONFIG_FILE, saved)
+    ckpt.write_json(Path(config.output_dir) / ckpt.CONFIGS_DIR / f"{config.run_name}.json", saved)  # as TreeMark
     model = prepare_model(model, config)
     trainer = SFTTrainer(config, model, tokenizer, data.examples, run_dir, log=log, on_step=on_step)
+    evaluator = None
+    if config.eval_every and trainer.accelerator.is_main_process:
+        from taskgrove.train.curve import LoopEvaluator, attach
+
+        evaluator = LoopEvaluator(config, registry, run_dir, say=say)
+        attach(trainer, evaluator)
     result = trainer.train(resume_from=resume_from)
     if trainer.accelerator.is_main_process:
         final = trainer.accelerator.unwrap_model(trainer.model)
         ckpt.save_weights(final, tokenizer, run_dir, base_model=config.base_model)
         ckpt.write_json(run_dir / ckpt.RESULT_FILE, result.to_json())
+        if evaluator is not None:
+            evaluator.final(result.steps)
     return result
