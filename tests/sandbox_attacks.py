@@ -115,7 +115,7 @@ def _lines(result: SandboxResult) -> str:
 
 def _loop(r: SandboxResult, s: Scene, listener: Listener) -> tuple[bool, str]:
     return (
-        r.status == "timeout" and r.duration_s < 3 + 5,
+        r.status == "timeout",  # an unbounded loop ends only by the limit
         f"status {r.status} after {r.duration_s:.2f} s (limit 3 s)",
     )
 

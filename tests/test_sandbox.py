@@ -262,8 +262,9 @@ def test_exception_is_an_error_with_traceback() -> None:
 @needs_bwrap
 def test_sleeping_program_hits_the_wall_clock() -> None:
     r = run_code("import time; time.sleep(30)", timeout_s=1.5)
-    # killed at the limit, not after its own 30 s (no tighter bound: a busy machine stretches the kill)
-    assert r.status == "timeout" and 1.5 <= r.duration_s < 30
+    # killed at the limit: a program that finished its own 30 s sleep would have status "ok"
+    assert r.status == "timeout"
+    assert r.duration_s >= 1.5
 
 
 @needs_bwrap
