@@ -18,6 +18,8 @@ from taskgrove.models.errors import ModelError
 from taskgrove.models.loading import LoadedModel, load_local
 from taskgrove.models.paths import cache_root
 from taskgrove.models.sampling import Sampling
+from taskgrove.models.scoring import ItemPlan, PrefixStats, Row, full_pass_scores, plan_item, score_items
+from taskgrove.models.scoring import left_pad as _left_pad
 
 _LOGLIKELIHOOD = "loglikelihood"
 
@@ -30,17 +32,22 @@ class _GenerateRequest:
 
 @dataclass(frozen=True, slots=True)
 class _ScoreRequest:
-    rows: list[tuple[list[int], int]]  # (context + continuation ids, number of continuation tokens)
+    rows: list[Row]  # (context + continuation ids, number of continuation tokens)
+    plan: ItemPlan | None  # how the rows share one prefill of the context (None: full passes)
 
 
 class LocalModel:
     """A transformers causal LM on this machine (``local:...`` specs).
 
     ``batch_size`` caps the sequences per batch; ``gather_s`` is how long the dispatcher waits
-    for company after a request arrives at an idle worker.
+    for company after a request arrives at an idle worker. With ``shared_prefix`` (the default)
+    ``loglikelihood`` runs each context once and scores all its continuations against the
+    context's KV cache; without it, every continuation gets a full forward pass.
     """
 
-    def __init__(self, loaded: LoadedModel, *, batch_size: int = 10, gather_s: float = 0.005) -> None:
+    def __init__(
+        self, loaded: LoadedModel, *, batch_size: int = 10, gather_s: float = 0.005, shared_prefix: bool = True
+    ) -> None:
         self._loaded = loaded
         self.name = loaded.name
         self.cache_identity = loaded.identity
@@ -48,6 +55,8 @@ class LocalModel:
         self.tokenizer = loaded.tokenizer
         self.hf_model = loaded.model
         self.batch_size = batch_size
+        self.shared_prefix = shared_prefix
+        self.prefix_stats = PrefixStats()
         self._eos_ids = _eos_ids(loaded)
         self._pad_id = int(loaded.tokenizer.pad_token_id)
         self._batcher: DynamicBatcher[Any, Any] = DynamicBatcher(
@@ -63,13 +72,14 @@ class LocalModel:
         batch_size: int = 10,
         gather_s: float = 0.005,
         models_root: str | Path | None = None,
+        shared_prefix: bool = True,
     ) -> LocalModel:
         """Load ``target`` (``default``, a dir, a .gguf file or a hub id), optionally with a PEFT adapter.
 
         GGUF files are converted once into ``<models_root>/models/`` (default: the cache root).
         """
         loaded = load_local(target, adapter, cache_root(models_root))
-        return cls(loaded, batch_size=batch_size, gather_s=gather_s)
+        return cls(loaded, batch_size=batch_size, gather_s=gather_s, shared_prefix=shared_prefix)
 
     def __repr__(self) -> str:
         return f"LocalModel(name={self.name!r}, device={self.device!r}, batch_size={self.batch_size})"
@@ -90,7 +100,12 @@ class LocalModel:
         return await self._batcher.submit(params, request, length=len(prompt_ids))
 
     async def loglikelihood(self, context: list[Message], continuations: list[str]) -> list[float]:
-        """Sum of log-probs of each continuation's tokens after the chat-templated ``context``."""
+        """Sum of log-probs of each continuation's tokens after the chat-templated ``context``.
+
+        Context and continuation are tokenised together and split where they stop agreeing with
+        the context tokenised alone (a context token merged with the continuation's first one
+        counts as continuation).
+        """
         if not continuations:
             return []
         prefix = self._chat_text(context, None)
@@ -100,7 +115,7 @@ class LocalModel:
             full = self._encode(prefix + continuation)
             shared = _common_prefix(prefix_ids, full)
             rows.append((full, min(len(full) - shared, len(full) - 1)))
-        request = _ScoreRequest(rows)
+        request = _ScoreRequest(rows, plan_item(prefix_ids, rows) if self.shared_prefix else None)
         return await self._batcher.submit(
             _LOGLIKELIHOOD, request, rows=len(rows), length=max(len(ids) for ids, _ in rows)
         )
@@ -178,22 +193,13 @@ class LocalModel:
         return choices
 
     def _score_batch(self, requests: list[_ScoreRequest]) -> list[list[float]]:
-        import torch
-
         model = self._require_model()
+        plans = [request.plan for request in requests]
+        if all(plan is not None for plan in plans):
+            items = [request.rows for request in requests]
+            return score_items(model, items, plans, self._pad_id, self.device, self.prefix_stats)  # type: ignore[arg-type]
         rows = [row for request in requests for row in request.rows]
-        input_ids, attention_mask = _left_pad([ids for ids, _ in rows], self._pad_id, self.device)
-        position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-        keep = max(n for _, n in rows) + 1
-        with torch.inference_mode():
-            logits = model(
-                input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, logits_to_keep=keep
-            ).logits.float()
-        # kept logit j sits at position width - keep + j and predicts the token after it
-        logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
-        targets = input_ids[:, input_ids.shape[1] - keep + 1 :]
-        picked = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-        sums = [float(picked[i, picked.shape[1] - n :].sum()) if n else 0.0 for i, (_, n) in enumerate(rows)]
+        sums = full_pass_scores(model, rows, self._pad_id, self.device)
         results, start = [], 0
         for request in requests:
             results.append(sums[start : start + len(request.rows)])
@@ -204,19 +210,6 @@ class LocalModel:
         if self.hf_model is None:
             raise ModelError(f"{self.name}: the model is closed", model=self.name)
         return self.hf_model
-
-
-def _left_pad(sequences: list[list[int]], pad_id: int, device: str) -> tuple[Any, Any]:
-    import torch
-
-    width = max(len(s) for s in sequences)
-    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        if seq:
-            input_ids[row, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
-            attention_mask[row, width - len(seq) :] = 1
-    return input_ids.to(device), attention_mask.to(device)
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
