@@ -113,10 +113,15 @@ TWO_WAY = [
 @needs_model
 def test_two_way_items_score_as_a_full_pass(twins: tuple[Any, Any]) -> None:
     shared, _ = twins
-    before = (shared.stats.batches, shared.prefix_stats.items, shared.prefix_stats.fallback_rows)
+    stats = shared.prefix_stats
+    before = (shared.stats.batches, stats.items, stats.fallback_rows, stats.prefilled_tokens)
     scores = score_both(twins, TWO_WAY)
-    assert shared.stats.batches - before[0] == 1  # 4 items x 2 choices fill one batch of 8
-    assert shared.prefix_stats.items - before[1] == 4 and shared.prefix_stats.fallback_rows == before[2]
+    assert shared.stats.batches - before[0] == 1  # 4 contexts share one batch
+    assert stats.items - before[1] == 4 and stats.fallback_rows == before[2]
+    # each context but its last token is prefilled, the part common to all four (system prompt) once
+    contexts = [shared._chat_ids(messages, None) for messages, _ in TWO_WAY]
+    common = next(n for n in range(len(contexts[0])) if len({tuple(c[: n + 1]) for c in contexts}) > 1)
+    assert common > 10 and stats.prefilled_tokens - before[3] == sum(len(c) - 1 for c in contexts) - 3 * common
     assert scores[3][0] > scores[3][1]  # Paris
 
 

@@ -41,8 +41,10 @@ class LocalModel:
 
     ``batch_size`` caps the sequences per batch; ``gather_s`` is how long the dispatcher waits
     for company after a request arrives at an idle worker. With ``shared_prefix`` (the default)
-    ``loglikelihood`` runs each context once and scores all its continuations against the
-    context's KV cache; without it, every continuation gets a full forward pass.
+    ``loglikelihood`` runs each context once (and the prefix common to a batch's contexts once)
+    and scores all its continuations against the context's KV cache, so a batch holds up to
+    ``batch_size`` contexts; without it, every continuation gets a full forward pass and counts
+    as one sequence of the batch.
     """
 
     def __init__(
@@ -115,9 +117,10 @@ class LocalModel:
             full = self._encode(prefix + continuation)
             shared = _common_prefix(prefix_ids, full)
             rows.append((full, min(len(full) - shared, len(full) - 1)))
-        request = _ScoreRequest(rows, plan_item(prefix_ids, rows) if self.shared_prefix else None)
+        plan = plan_item(prefix_ids, rows) if self.shared_prefix else None
+        sequences = len(rows) if plan is None else 1  # shared: one context; its choices are chunked by memory
         return await self._batcher.submit(
-            _LOGLIKELIHOOD, request, rows=len(rows), length=max(len(ids) for ids, _ in rows)
+            _LOGLIKELIHOOD, _ScoreRequest(rows, plan), rows=sequences, length=max(len(ids) for ids, _ in rows)
         )
 
     async def aclose(self) -> None:

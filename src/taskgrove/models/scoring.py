@@ -112,19 +112,36 @@ def score_items(
 def shared_prefix_scores(
     model: Any, plans: list[ItemPlan], pad_id: int, device: str, stats: PrefixStats, budget: int | None = None
 ) -> list[list[float]]:
-    """Scores of each plan's ``shared`` rows (in order): one prefill per item, continuations batched
-    in chunks of at most ``budget`` (default :data:`CACHE_BUDGET`) cached + fed positions."""
+    """Scores of each plan's ``shared`` rows (in order), in three steps: the prefix common to all
+    items' prefills (a system prompt, few-shot examples) once; the rest of each item's prefill;
+    then every choice's tokens against its item's cache, in chunks of at most ``budget``
+    (default :data:`CACHE_BUDGET`) cached + fed positions."""
+    import torch
+
     budget = CACHE_BUDGET if budget is None else budget
     scores: list[list[float]] = [[0.0] * len(plan.shared) for plan in plans]
-    for group in _group(plans, budget):
-        cache, prefix_mask = _prefill(model, [plans[i].prefill for i in group[0].items], pad_id, device)
-        stats.prefilled_tokens += sum(len(plans[i].prefill) for i in group[0].items)
-        slot = {item: s for s, item in enumerate(group[0].items)}
-        for number, chunk in enumerate(group):
-            own = cache if number == len(group) - 1 else copy.deepcopy(cache)
-            sums = _continue(model, own, prefix_mask, plans, chunk, slot, pad_id, device)
+    groups = _group(plans, budget)
+    prefills = [plans[item].prefill for group in groups for item in group[0].items]
+    common = _common_prefix(prefills) if len(prefills) > 1 else []
+    base = _feed(model, None, None, [common], [0], pad_id, device)[0] if common else None
+    stats.prefilled_tokens += len(common)
+    for number, group in enumerate(groups):
+        items = group[0].items
+        past = base if base is None or number == len(groups) - 1 else copy.deepcopy(base)
+        index = torch.zeros(len(items), dtype=torch.long, device=device)
+        rests = [plans[item].prefill[len(common) :] for item in items]
+        past = _feed(model, past, index, rests, [len(common)] * len(items), pad_id, device)[0]
+        stats.prefilled_tokens += sum(map(len, rests))
+        slot = {item: s for s, item in enumerate(items)}
+        for part, chunk in enumerate(group):
+            own = past if part == len(group) - 1 else copy.deepcopy(past)
+            counts = [plans[item].counts[k] for item, k in chunk.rows]
+            rows = torch.tensor([slot[item] for item, _ in chunk.rows], dtype=torch.long, device=device)
+            fed = [plans[item].fed[k] for item, k in chunk.rows]
+            starts = [len(plans[item].prefill) for item, _ in chunk.rows]
+            _, logits, input_ids = _feed(model, own, rows, fed, starts, pad_id, device, keep=max(counts) + 1)
             stats.passes += 1
-            for (item, k), value in zip(chunk.rows, sums, strict=True):
+            for (item, k), value in zip(chunk.rows, _continuation_sums(logits, input_ids, counts), strict=True):
                 scores[item][k] = value
     stats.items += len(plans)
     stats.shared_rows += sum(len(p.shared) for p in plans)
@@ -156,51 +173,59 @@ def _group(plans: list[ItemPlan], budget: int) -> list[list[_Chunk]]:
     return groups
 
 
-def _prefill(model: Any, prefixes: list[list[int]], pad_id: int, device: str) -> tuple[Any, Any]:
-    """Run the contexts once (left-padded); return their KV cache and attention mask."""
+@dataclass
+class _Past:
+    """A KV cache and the attention mask of the positions it holds (0 = padding)."""
+
+    cache: Any
+    mask: Any
+
+
+def _feed(
+    model: Any,
+    past: _Past | None,
+    rows: Any,
+    sequences: list[list[int]],
+    starts: list[int],
+    pad_id: int,
+    device: str,
+    keep: int = 1,
+) -> tuple[_Past, Any, Any]:
+    """Run ``sequences`` (left-padded; row i continues cache row ``rows[i]`` at position
+    ``starts[i]``) and return the grown cache, the last ``keep`` logits and the input ids.
+
+    ``past`` is changed in place: its rows are first selected (and repeated) by ``rows``.
+    """
     import torch
     from transformers import DynamicCache
 
-    input_ids, attention_mask = left_pad(prefixes, pad_id, device)
-    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-    cache = DynamicCache(config=model.config)
-    with torch.inference_mode():
-        model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            use_cache=True,
-            logits_to_keep=1,
-            **{_cache_kwarg(model): cache},
-        )
-    return cache, attention_mask
-
-
-def _continue(
-    model: Any, cache: Any, prefix_mask: Any, plans: list[ItemPlan], chunk: _Chunk, slot: dict[int, int], pad_id: int, device: str
-) -> list[float]:
-    """Feed the chunk's rows against ``cache`` expanded to one row each; their continuation sums."""
-    import torch
-
-    fed = [plans[item].fed[k] for item, k in chunk.rows]
-    counts = [plans[item].counts[k] for item, k in chunk.rows]
-    index = torch.tensor([slot[item] for item, _ in chunk.rows], dtype=torch.long, device=device)
-    cache.reorder_cache(index)  # index_select along the batch: one copy of its item's cache per row
-    input_ids, fed_mask = left_pad(fed, pad_id, device)
-    starts = torch.tensor([len(plans[item].prefill) for item, _ in chunk.rows], dtype=torch.long, device=device)
-    position_ids = starts.unsqueeze(1) + (fed_mask.cumsum(-1) - 1).clamp(min=0)
-    attention_mask = torch.cat([prefix_mask.index_select(0, index), fed_mask], dim=1)
-    keep = max(counts) + 1
+    input_ids, new_mask = left_pad(sequences, pad_id, device)
+    if past is None:
+        past = _Past(DynamicCache(config=model.config), new_mask)
+    else:
+        past.cache.reorder_cache(rows)  # index_select along the batch: a copy of the row per use
+        past = _Past(past.cache, torch.cat([past.mask.index_select(0, rows), new_mask], dim=1))
+    first = torch.tensor(starts, dtype=torch.long, device=device).unsqueeze(1)
+    position_ids = first + (new_mask.cumsum(-1) - 1).clamp(min=0)
     with torch.inference_mode():
         logits = model(
             input_ids=input_ids,
-            attention_mask=attention_mask,
+            attention_mask=past.mask,
             position_ids=position_ids,
             use_cache=True,
             logits_to_keep=keep,
-            **{_cache_kwarg(model): cache},
+            **{_cache_kwarg(model): past.cache},
         ).logits
-    return _continuation_sums(logits, input_ids, counts)
+    return past, logits, input_ids
+
+
+def _common_prefix(sequences: list[list[int]]) -> list[int]:
+    """The longest common prefix of ``sequences``, one token shorter than the shortest of them."""
+    first, limit = sequences[0], min(map(len, sequences)) - 1
+    n = 0
+    while n < limit and all(seq[n] == first[n] for seq in sequences):
+        n += 1
+    return first[:n]
 
 
 def _continuation_sums(logits: Any, input_ids: Any, counts: list[int]) -> list[float]:
