@@ -77,9 +77,14 @@ def items_2way(count: int) -> tuple[str, list[Item]]:
     shots, pool = pairs[:SHOTS], pairs[SHOTS : SHOTS + count]
     demos: list[dict[str, str]] = []
     for first, second, gold in shots:
-        demos += [{"role": "user", "content": question(first, second)}, {"role": "assistant", "content": ("(A)", "(B)")[gold]}]
+        demos += [
+            {"role": "user", "content": question(first, second)},
+            {"role": "assistant", "content": ("(A)", "(B)")[gold]},
+        ]
     source = f"OpenAI evals sarcasm headlines ({evals_data('sarcasm')}) paired as snarks-like items, {SHOTS}-shot"
-    return source, [([*demos, {"role": "user", "content": question(a, b)}], ["(A)", "(B)"], gold) for a, b, gold in pool]
+    return source, [
+        ([*demos, {"role": "user", "content": question(a, b)}], ["(A)", "(B)"], gold) for a, b, gold in pool
+    ]
 
 
 def items_77way(count: int) -> tuple[str, list[Item]]:
@@ -110,7 +115,9 @@ def child_backend(items: list[Item], shared: bool) -> dict[str, Any]:
 
     async def main() -> list[list[float]]:
         try:
-            return list(await asyncio.gather(*(model.loglikelihood(messages, choices) for messages, choices, _ in items)))
+            return list(
+                await asyncio.gather(*(model.loglikelihood(messages, choices) for messages, choices, _ in items))
+            )
         finally:
             await model.aclose()
 
@@ -139,7 +146,9 @@ def child_lmeval(items: list[Item]) -> dict[str, Any]:
         context = lm.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         shape.append(len(choices))
         for choice in choices:
-            requests.append(Instance(request_type="loglikelihood", doc={}, arguments=(context, choice), idx=len(requests)))
+            requests.append(
+                Instance(request_type="loglikelihood", doc={}, arguments=(context, choice), idx=len(requests))
+            )
     flat = [float(logprob) for logprob, _ in lm.loglikelihood(requests, disable_tqdm=True)]
     scores, start = [], 0
     for n in shape:
@@ -175,10 +184,16 @@ def compare(case: str, items: list[Item], results: dict[str, dict[str, Any]], ti
     for name, chosen in picks.items():
         assert chosen == picks["b_shared"], f"{case}: {name} picks {chosen}, b_shared picks {picks['b_shared']}"
     gold = [g for _, _, g in items]
-    print(f"identical choices in all variants: {len(gold)}/{len(gold)}; accuracy {sum(p == g for p, g in zip(picks['b_shared'], gold, strict=True))}/{len(gold)}")
+    print(
+        f"identical choices in all variants: {len(gold)}/{len(gold)}; accuracy {sum(p == g for p, g in zip(picks['b_shared'], gold, strict=True))}/{len(gold)}"
+    )
     shared = results["b_shared"]
     print(f"b_shared: {shared['fallback_rows']} full-pass fallback rows, {shared['prefilled_tokens']} prefilled tokens")
-    diff = max(abs(x - y) for r, s in zip(results["a_full"]["scores"], shared["scores"], strict=True) for x, y in zip(r, s, strict=True))
+    diff = max(
+        abs(x - y)
+        for r, s in zip(results["a_full"]["scores"], shared["scores"], strict=True)
+        for x, y in zip(r, s, strict=True)
+    )
     print(f"max |a_full - b_shared| log-likelihood: {diff:.2e} (nats)")
     assert diff <= 1e-3, f"{case}: shared-prefix scores differ from full-pass scores by {diff}"
     b = statistics.median(times["b_shared"])
@@ -186,9 +201,14 @@ def compare(case: str, items: list[Item], results: dict[str, dict[str, Any]], ti
     if "c_lmeval" in results:
         spread = max(
             max(d) - min(d)
-            for d in ([x - y for x, y in zip(r, s, strict=True)] for r, s in zip(results["c_lmeval"]["scores"], shared["scores"], strict=True))
+            for d in (
+                [x - y for x, y in zip(r, s, strict=True)]
+                for r, s in zip(results["c_lmeval"]["scores"], shared["scores"], strict=True)
+            )
         )
-        print(f"lm-eval minus ours, largest spread within an item: {spread:.2e} nats (a shared offset: its extra newline token)")
+        print(
+            f"lm-eval minus ours, largest spread within an item: {spread:.2e} nats (a shared offset: its extra newline token)"
+        )
         print(f"ratio c_lmeval / b_shared (median wall time): {statistics.median(times['c_lmeval']) / b:.2f}x")
 
 
@@ -232,7 +252,7 @@ def main() -> None:
                     out = Path(tmp) / f"{name}.json"
                     command = [*me, "--child", variant, "--case", case, "--out", str(out), *sizes]
                     started = time.perf_counter()
-                    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tmp)
+                    done = subprocess.run(command, check=False, env=env, capture_output=True, text=True, cwd=tmp)
                     if done.returncode != 0:
                         raise SystemExit(f"{name} ({case}) failed:\n{done.stderr[-3000:]}")
                     times.setdefault(name, []).append(time.perf_counter() - started)

@@ -103,7 +103,10 @@ def score_both(twins: tuple[Any, Any], items: list[tuple[list[dict[str, Any]], l
 
 
 TWO_WAY = [
-    (user("Which statement is sarcastic? (A) I love waiting in line for hours. (B) I love my new puppy."), ["(A)", "(B)"]),
+    (
+        user("Which statement is sarcastic? (A) I love waiting in line for hours. (B) I love my new puppy."),
+        ["(A)", "(B)"],
+    ),
     (user("Is the sky blue? Answer yes or no."), ["yes", "no"]),
     (user("Is fire cold?"), ["Yes, fire is cold.", "No, fire is hot."]),
     (user("What is the capital of France? Reply with the city only, nothing else please."), ["Paris", "Berlin"]),
@@ -128,10 +131,23 @@ def test_two_way_items_score_as_a_full_pass(twins: tuple[Any, Any]) -> None:
 TEN_WAY = [
     (
         user("Which intent does this banking query have? 'My card still has not arrived.'"),
-        ["card_arrival", "card_linking", "lost_or_stolen_card", "exchange_rate", "top_up_failed",
-         "\n\ncard_arrival", "change_pin", " card_arrival", "cash_withdrawal_charge", "pin_blocked"],
+        [
+            "card_arrival",
+            "card_linking",
+            "lost_or_stolen_card",
+            "exchange_rate",
+            "top_up_failed",
+            "\n\ncard_arrival",
+            "change_pin",
+            " card_arrival",
+            "cash_withdrawal_charge",
+            "pin_blocked",
+        ],
     ),
-    (user("Pick a color."), ["red", "green", "blue", "yellow", "  purple", "orange", "black", "white", "pink", "\n\nbrown"]),
+    (
+        user("Pick a color."),
+        ["red", "green", "blue", "yellow", "  purple", "orange", "black", "white", "pink", "\n\nbrown"],
+    ),
 ]
 
 
@@ -147,7 +163,9 @@ def test_ten_way_items_with_merging_choices_score_as_a_full_pass(twins: tuple[An
 
 
 @needs_model
-def test_far_merges_fall_back_and_big_items_split_into_chunks(twins: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_far_merges_fall_back_and_big_items_split_into_chunks(
+    twins: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     shared, _ = twins
     monkeypatch.setattr(scoring, "MAX_REFEED", 0)  # every merged choice now takes a full pass
     monkeypatch.setattr(scoring, "CACHE_BUDGET", 120)  # a few rows per continuation pass

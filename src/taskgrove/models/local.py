@@ -135,7 +135,9 @@ class LocalModel:
         try:
             return self.tokenizer.apply_chat_template(plain, tools=tools, add_generation_prompt=True, tokenize=False)
         except Exception as exc:
-            raise ModelError(f"{self.name}: cannot apply the chat template: {type(exc).__name__}: {exc}", model=self.name) from exc
+            raise ModelError(
+                f"{self.name}: cannot apply the chat template: {type(exc).__name__}: {exc}", model=self.name
+            ) from exc
 
     def _chat_ids(self, messages: list[Message], tools: list[dict[str, Any]] | None) -> list[int]:
         return self._encode(self._chat_text(messages, tools))
@@ -178,7 +180,9 @@ class LocalModel:
         choices = []
         for row, request in enumerate(requests):
             generated = output[row, width:].tolist()
-            count = next((i for i, token in enumerate(generated) if token in self._eos_ids or token == self._pad_id), None)
+            count = next(
+                (i for i, token in enumerate(generated) if token in self._eos_ids or token == self._pad_id), None
+            )
             ended = count is not None
             tokens = generated if count is None else generated[:count]
             text = self.tokenizer.decode(tokens, skip_special_tokens=True)
@@ -197,10 +201,10 @@ class LocalModel:
 
     def _score_batch(self, requests: list[_ScoreRequest]) -> list[list[float]]:
         model = self._require_model()
-        plans = [request.plan for request in requests]
-        if all(plan is not None for plan in plans):
+        plans = [request.plan for request in requests if request.plan is not None]
+        if plans:  # with shared_prefix every request has its plan
             items = [request.rows for request in requests]
-            return score_items(model, items, plans, self._pad_id, self.device, self.prefix_stats)  # type: ignore[arg-type]
+            return score_items(model, items, plans, self._pad_id, self.device, self.prefix_stats)
         rows = [row for request in requests for row in request.rows]
         sums = full_pass_scores(model, rows, self._pad_id, self.device)
         results, start = [], 0
@@ -217,7 +221,7 @@ class LocalModel:
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
     n = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         if x != y:
             break
         n += 1

@@ -2,16 +2,18 @@
 
 A row is ``(ids, n)``: the tokens of context + continuation, encoded together, and how many of
 the last tokens are the continuation. :func:`full_pass_scores` runs every row through the model
-(what lm-evaluation-harness does). :func:`shared_prefix_scores` runs each item's context once,
-keeps its KV cache, expands it to one cache row per choice and feeds only the continuations.
+(what lm-evaluation-harness does). :func:`shared_prefix_scores` runs each item's context once
+(the part common to all contexts of a batch, such as a system prompt or few-shot examples, only
+once per batch), keeps the KV cache, expands it to one cache row per choice and feeds only the
+continuations.
 
 The token split stays that of the rows: a row's context is its first ``len(ids) - n`` tokens,
-which (see :func:`plan_item`) is a prefix of the plain context's tokens, one or two shorter when
-the context's last token merged with the continuation's first. The prefill therefore covers the
+which (see :func:`plan_item`) is a prefix of the plain context's tokens, a token shorter when the
+context's last token merged with the continuation's first. The prefill therefore covers the
 shortest such context minus one token, and each row re-feeds its remaining context tokens, so
 every continuation token is predicted from exactly the context it has in a full pass.
 
-Only torch is imported, inside the functions that run the model.
+torch and transformers are imported inside the functions that run the model.
 """
 
 from __future__ import annotations
