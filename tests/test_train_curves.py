@@ -185,3 +185,32 @@ def test_train_evaluates_checkpoints_in_the_loop(tmp_path: Path, capsys: pytest.
     capsys.readouterr()
     assert main(["report", str(run_dir)]) == 0
     assert "Evaluation during training: single_parity_similar_LoRA_8" in capsys.readouterr().out
+
+
+def test_improvement_over_base_is_a_paired_difference_with_interval(output: Path) -> None:
+    """comparison.md shows each trained model minus base on the same items, with a paired interval."""
+    from taskgrove.train.deltas import paired_deltas
+    from taskgrove.train.evaluate import comparison_markdown
+
+    base = output / "base-eval-0123456789"
+    step2 = output / RUN / "steps" / "step-2" / "eval-aaaa"
+    deltas = paired_deltas(base, step2, TASKS)
+    qqp_rows = [json.loads(line) for line in (CATALOG / "qqp" / "validation.jsonl").read_text().splitlines()]
+    expected = {
+        "treemark/similar/sst2": 0.0 - 0.75,  # "positive" gets 3 of 4 right; "yes" is not a sentiment label
+        "treemark/similar/qqp": sum(r["label"] == 1 for r in qqp_rows) / len(qqp_rows) - 0.0,
+    }
+    for task, diff in expected.items():
+        delta = deltas[task]
+        assert delta is not None and delta["n_paired"] == 4
+        assert delta["diff"] == pytest.approx(diff)
+        assert delta["ci_low"] <= delta["diff"] <= delta["ci_high"]
+    assert paired_deltas(base, output / "missing", TASKS) == dict.fromkeys(TASKS)
+
+    comparison = json.loads((output / RUN / "comparison.json").read_text())
+    for model in comparison["models"]:
+        if model["kind"] != "base":
+            model["vs_base"] = deltas
+    text = comparison_markdown(comparison)
+    assert f"| {RUN} - base |" in text
+    assert "| treemark/similar/sst2 | -0.750 [" in text

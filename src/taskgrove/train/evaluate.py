@@ -199,6 +199,13 @@ def compare(
                 "run_dir": str(eval_dir(entry, tasks, settings, output_dir).resolve()),
             }
         )
+    base = next((m for m in models if m["kind"] == "base"), None)
+    if base is not None:
+        from taskgrove.train.deltas import paired_deltas
+
+        for model in models:
+            if model is not base:
+                model["vs_base"] = paired_deltas(Path(base["run_dir"]), Path(model["run_dir"]), list(tasks))
     return {"tasks": list(tasks), "models": models, "settings": dict(settings.__dict__)}
 
 
@@ -243,9 +250,30 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
         values = [s["value"] for s in m["scores"].values() if s and isinstance(s.get("value"), (int, float))]
         means.append(f"{sum(values) / len(values):.3f}" if values and len(values) == len(comparison["tasks"]) else "-")
     lines.append("| **mean** | | " + " | ".join(means) + " |")
+    lines.extend(_improvement_lines(comparison))
     settings = comparison.get("settings") or {}
     note = ", ".join(f"{k}={v}" for k, v in settings.items() if v is not None)
     return "\n".join(lines) + (f"\n\nEvaluation settings: {note}\n" if note else "\n")
+
+
+def _improvement_lines(comparison: dict[str, Any]) -> list[str]:
+    """The table of paired differences against the base model (empty without a base model)."""
+    from taskgrove.train.deltas import delta_cell
+
+    trained = [m for m in comparison["models"] if "vs_base" in m]
+    if not trained:
+        return []
+    lines = [
+        "",
+        "Improvement over the base model: the mean paired difference on the same items "
+        "[95% paired-bootstrap interval]; * = p < 0.05 (McNemar exact for 0/1 scores)",
+        "",
+        "| task | " + " | ".join(f"{m['label']} - base" for m in trained) + " |",
+        "|" + "---|" * (len(trained) + 1),
+    ]
+    for task in comparison["tasks"]:
+        lines.append(f"| {task} | " + " | ".join(delta_cell(m["vs_base"].get(task)) for m in trained) + " |")
+    return lines
 
 
 def related_runs(output_dir: Path, config_label: str, tasks: Sequence[str]) -> list[ModelEntry]:
