@@ -144,3 +144,23 @@ def test_a_rollout_must_return_a_trajectory() -> None:
     with pytest.raises(ValueError, match="no ART checkpoint steps"):
         art.RolloutModel(model).get_inference_name(step=3)
     assert len(asyncio.run(art.rollout_task(half, []).run(model, {"fail": False}, num_samples=3))) == 3
+
+
+def test_art_style_task_awaits_a_group_of_rollouts() -> None:
+    async def rollout(model: Any, scenario: dict[str, Any]) -> art.Trajectory:
+        if scenario.get("fail"):
+            raise RuntimeError("rollout broke")
+        reply = await model.generate([{"role": "user", "content": scenario["q"]}])
+        return art.Trajectory(messages_and_choices=[{"role": "user", "content": scenario["q"]}, reply], reward=1.0)
+
+    class ArtStyle(Task[dict[str, Any]]):  # ART's pattern: await TrajectoryGroup(<awaitables>)
+        async def run(self, model: Any, scenario: dict[str, Any], num_samples: int = 1) -> art.TrajectoryGroup:
+            return await art.TrajectoryGroup(rollout(model, scenario) for _ in range(num_samples))
+
+    model = ScriptedModel(lambda messages, tools: "ok", delay=0.01)
+    group = asyncio.run(ArtStyle().run(model, {"q": "hi"}, num_samples=3))
+    assert isinstance(group, art.TrajectoryGroup) and group.rewards() == [1.0, 1.0, 1.0] and model.max_active == 3
+    failed = asyncio.run(ArtStyle().run(model, {"q": "hi", "fail": True}, num_samples=2))
+    assert len(failed) == 0 and [str(e) for e in failed.exceptions] == ["rollout broke", "rollout broke"]
+    plain = art.TrajectoryGroup(t for t in [art.Trajectory(reward=0.5)])  # a one-pass generator is read once
+    assert plain.rewards() == [0.5] and plain.metadata == {}

@@ -25,8 +25,9 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Se
 from dataclasses import dataclass
 from typing import Any
 
-from taskgrove.core import Choice, Message, Model, Task, TrajectoryGroup
+from taskgrove.core import Choice, Message, Model, Task
 from taskgrove.core import Trajectory as _Trajectory
+from taskgrove.core import TrajectoryGroup as _TrajectoryGroup
 
 __all__ = ["Model", "RolloutModel", "TrainableModel", "Trajectory", "TrajectoryGroup", "rollout_task"]
 
@@ -43,6 +44,44 @@ class Trajectory(_Trajectory):
 
     def __post_init__(self) -> None:
         self.messages_and_choices = [_message(item) for item in self.messages_and_choices]
+
+
+class TrajectoryGroup(_TrajectoryGroup):
+    """:class:`taskgrove.core.TrajectoryGroup`; given awaitables, as in ART, it is awaited instead:
+    ``await TrajectoryGroup(rollout(model, scenario) for _ in range(n))`` runs them concurrently and
+    keeps a failed one in ``exceptions``."""
+
+    def __new__(
+        cls, trajectories: Iterable[Any] = (), *, exceptions: Iterable[BaseException] = (), metadata: Any = None
+    ) -> Any:
+        items = list(trajectories)
+        if any(inspect.isawaitable(item) for item in items):
+            return _gather(cls, items, list(exceptions), metadata)
+        group = super().__new__(cls)
+        _TrajectoryGroup.__init__(group, items, exceptions=exceptions, metadata=metadata)
+        return group
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Built by ``__new__`` (which had to read the trajectories, maybe a one-pass generator)."""
+
+
+async def _gather(
+    cls: type[TrajectoryGroup], items: list[Any], exceptions: list[BaseException], metadata: Any
+) -> TrajectoryGroup:
+    results = await asyncio.gather(*(_awaited(item) for item in items), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, Exception):
+            raise result  # cancellation and interrupts are not rollout failures
+    group: TrajectoryGroup = cls(
+        [r if isinstance(r, BaseException) else _trajectory(r) for r in results],
+        exceptions=exceptions,
+        metadata=metadata,
+    )
+    return group
+
+
+async def _awaited(item: Any) -> Any:
+    return await item if inspect.isawaitable(item) else item
 
 
 def _message(item: Any) -> Message:
@@ -137,15 +176,7 @@ class RolloutTask(Task[Any]):
     async def run(self, model: Model, scenario: Any, num_samples: int = 1) -> TrajectoryGroup:
         """``num_samples`` concurrent rollouts; a failed one is kept in the group's exceptions (as ART does)."""
         view = RolloutModel(model)
-        results = await asyncio.gather(
-            *(self.rollout(view, scenario) for _ in range(num_samples)), return_exceptions=True
-        )
-        items: list[_Trajectory | BaseException] = []
-        for result in results:
-            if isinstance(result, BaseException) and not isinstance(result, Exception):
-                raise result  # cancellation and interrupts are not rollout failures
-            items.append(result if isinstance(result, BaseException) else _trajectory(result))
-        return TrajectoryGroup(items)
+        return await _gather(TrajectoryGroup, [self.rollout(view, scenario) for _ in range(num_samples)], [], None)
 
 
 def _trajectory(result: Any) -> _Trajectory:
