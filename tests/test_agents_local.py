@@ -57,15 +57,20 @@ def test_generated_token_logprobs_match_scoring_the_same_tokens():
             ask = [{"role": "user", "content": "What is the capital of France?"}]
             choice = await model.generate(ask, max_tokens=8, logprobs=True)
             plain = await model.generate(ask, max_tokens=8)
-            text = model.tokenizer.decode([t["token_id"] for t in choice.logprobs])
+            eos_ids = model._eos_ids
+            text = model.tokenizer.decode([t["token_id"] for t in choice.logprobs if t["token_id"] not in eos_ids])
             scored = await model.loglikelihood(ask, [text])
-            return choice, plain, scored[0]
+            return choice, plain, scored[0], eos_ids
         finally:
             await model.aclose()
 
-    choice, plain, scored = asyncio.run(main())
+    choice, plain, scored, eos_ids = asyncio.run(main())
     assert choice.content == plain.content and plain.logprobs is None
-    assert len(choice.logprobs) == choice.usage["completion_tokens"] <= 8
     assert all(entry["logprob"] <= 0 and isinstance(entry["token_id"], int) for entry in choice.logprobs)
-    assert "".join(entry["token"] for entry in choice.logprobs) == choice.content
-    assert sum(entry["logprob"] for entry in choice.logprobs) == pytest.approx(scored, abs=0.05)
+    text_tokens = choice.logprobs
+    if choice.finish_reason == "stop":  # like vLLM's, the logprobs end with the end-of-turn token
+        assert choice.logprobs[-1]["token_id"] in eos_ids
+        text_tokens = choice.logprobs[:-1]
+    assert len(text_tokens) == choice.usage["completion_tokens"] <= 8
+    assert "".join(entry["token"] for entry in text_tokens) == choice.content
+    assert sum(entry["logprob"] for entry in text_tokens) == pytest.approx(scored, abs=0.05)

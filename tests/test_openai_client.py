@@ -114,9 +114,9 @@ def test_the_client_is_cached_and_carries_logprobs_and_tool_calls(tmp_path: Any)
     assert [t.logprob for t in again.choices[0].logprobs.content] == [-0.25, -1.5]
     assert [t.token for t in ids.choices[0].logprobs.content] == ["token_id:7", "token_id:9"]
     choice = to_choice(ids)
-    assert choice.logprobs == [
-        {"token": "token_id:7", "logprob": -0.25, "token_id": 7},
-        {"token": "token_id:9", "logprob": -1.5, "token_id": 9},
+    assert choice.logprobs == [  # the token text comes back from the bytes sent beside the id
+        {"token": "<", "logprob": -0.25, "token_id": 7},
+        {"token": "x", "logprob": -1.5, "token_id": 9},
     ]
     assert choice.usage == {"prompt_tokens": 5, "completion_tokens": 2}
 

@@ -225,6 +225,9 @@ class LocalModel:
             )
             ended = count is not None
             tokens = generated if count is None else generated[:count]
+            # like vLLM, logprobs end with the end-of-turn token that stopped the reply (an RL
+            # trainer such as ART's learns to stop from it); the text and usage leave it out
+            scored = [*tokens, generated[count]] if count is not None and generated[count] in self._eos_ids else tokens
             text = self.tokenizer.decode(tokens, skip_special_tokens=True)
             cut = _first_stop(text, params.stop)
             if cut is not None:
@@ -235,7 +238,7 @@ class LocalModel:
                     usage={"prompt_tokens": len(request.prompt_ids), "completion_tokens": len(tokens)},
                     latency_s=done - request.submitted,
                     finish_reason="stop" if ended else "length",
-                    logprobs=self._token_logprobs(output.logits, row, tokens) if params.logprobs else None,
+                    logprobs=self._token_logprobs(output.logits, row, scored) if params.logprobs else None,
                 )
             )
         return choices

@@ -30,14 +30,23 @@ BASE_URL = "http://taskgrove.invalid/v1"
 METADATA_FIELD = "taskgrove_metadata"
 """An extra field of the reply message carrying ``Choice.metadata`` (the SDK keeps unknown fields)."""
 
+USAGE_FIELD = "taskgrove_usage"
+"""An extra field of the reply message carrying this choice's own ``Choice.usage``, so a choice kept
+without its completion (ART's ``messages_and_choices``) still counts its tokens."""
+
 _SAMPLING = {"temperature", "top_p", "top_k", "stop", "seed", "repetition_penalty", "logprobs"}
 _IGNORED = {"model", "stream", "user", "metadata", "store", "parallel_tool_calls", "tool_choice", "n"}
 _EXTRA = {"messages", "tools", "max_tokens", "max_completion_tokens", "return_tokens_as_token_ids"}
 _MAX_N = 64
 
 
-def openai_client(model: Model) -> Any:
-    """An ``openai.AsyncOpenAI`` whose chat completions are answered by ``model.generate``."""
+def openai_client(model: Model, *, token_ids: bool = False) -> Any:
+    """An ``openai.AsyncOpenAI`` whose chat completions are answered by ``model.generate``.
+
+    ``token_ids=True`` makes logprob tokens ``"token_id:<id>"`` unless a request says otherwise
+    (as ART's vLLM server is started with ``return_tokens_as_token_ids``), for replies whose
+    logprobs carry ids.
+    """
     try:
         import openai
     except ImportError as exc:
@@ -51,7 +60,7 @@ def openai_client(model: Model) -> Any:
             )
         try:
             body = json.loads(request.content or b"{}")
-            return http.Response(200, json=await chat_completion(model, body))
+            return http.Response(200, json=await chat_completion(model, body, token_ids=token_ids))
         except (ConfigError, ValueError, TypeError, KeyError) as exc:
             return _error(http, 400, f"{type(exc).__name__}: {exc}")
         except ModelError as exc:
@@ -73,8 +82,11 @@ def _error(http: Any, status: int, message: str) -> Any:
     return http.Response(status, json={"error": {"message": message, "type": kind, "code": None}})
 
 
-async def chat_completion(model: Model, body: dict[str, Any]) -> dict[str, Any]:
-    """Answer one chat-completions request ``body`` with ``model`` (a plain dict in the wire format)."""
+async def chat_completion(model: Model, body: dict[str, Any], *, token_ids: bool = False) -> dict[str, Any]:
+    """Answer one chat-completions request ``body`` with ``model`` (a plain dict in the wire format).
+
+    ``token_ids``: the default of ``return_tokens_as_token_ids`` (applied to replies whose logprobs have ids).
+    """
     if body.get("stream"):
         raise ConfigError("streaming is not supported by the in-process client; call without stream=True")
     unknown = sorted(set(body) - _SAMPLING - _IGNORED - _EXTRA)
@@ -103,19 +115,31 @@ async def chat_completion(model: Model, body: dict[str, Any]) -> dict[str, Any]:
         "created": int(time.time()),
         "model": str(body.get("model") or model.name),
         "choices": [
-            _wire_choice(index, choice, ids=bool(body.get("return_tokens_as_token_ids")))
+            wire_choice(choice, index, ids=_ids(body.get("return_tokens_as_token_ids"), choice, token_ids))
             for index, choice in enumerate(choices)
         ],
         "usage": usage,
     }
 
 
-def _wire_choice(index: int, choice: Choice, *, ids: bool) -> dict[str, Any]:
+def _ids(asked: Any, choice: Choice, default: bool) -> bool:
+    if asked is not None:
+        return bool(asked)
+    return default and choice.logprobs is not None and all("token_id" in entry for entry in choice.logprobs)
+
+
+def wire_choice(choice: Choice, index: int = 0, *, ids: bool = False) -> dict[str, Any]:
+    """``choice`` as one entry of a chat completion's ``choices`` (the wire format, a plain dict).
+
+    With ``ids`` each logprob token is ``"token_id:<id>"`` (vLLM's ``return_tokens_as_token_ids``).
+    """
     message: dict[str, Any] = {"role": "assistant", "content": choice.get("content")}
     if choice.tool_calls:
         message["tool_calls"] = choice.tool_calls
     if choice.metadata:
         message[METADATA_FIELD] = choice.metadata  # e.g. a tool-call parse note; read back by to_choice
+    if choice.usage:
+        message[USAGE_FIELD] = choice.usage
     finish = "tool_calls" if choice.tool_calls else choice.finish_reason
     logprobs = None
     if choice.logprobs is not None:
@@ -140,7 +164,21 @@ def to_choice(completion: Any, index: int = 0) -> Choice:
     data = completion.model_dump() if hasattr(completion, "model_dump") else dict(completion)
     data = {**data, "choices": [data["choices"][index]]}
     choice = parse_completion(data, latency_s=0.0)
-    metadata = (data["choices"][0].get("message") or {}).get(METADATA_FIELD)
+    message = data["choices"][0].get("message") or {}
+    metadata = message.get(METADATA_FIELD)
     if isinstance(metadata, dict):
         choice.metadata.update(metadata)
+    usage = message.get(USAGE_FIELD)
+    if isinstance(usage, dict):
+        choice.usage = {key: int(value) for key, value in usage.items() if isinstance(value, int)}
     return choice
+
+
+def from_sdk_choice(choice: Any) -> Choice:
+    """An SDK reply choice (``completion.choices[0]``, or its dict) as a taskgrove :class:`Choice`.
+
+    Usage is known when this client answered (it rides on the message); logprobs, tool calls and
+    parse notes are kept.
+    """
+    data = choice.model_dump() if hasattr(choice, "model_dump") else dict(choice)
+    return to_choice({"choices": [data]})

@@ -73,7 +73,8 @@ def parse_completion(data: Any, *, latency_s: float) -> Choice:
 def _logprobs(data: Any) -> list[dict[str, Any]] | None:
     """``choices[0].logprobs.content`` as ``[{"token", "logprob"[, "token_id"]}]`` (``None`` when absent).
 
-    vLLM's ``return_tokens_as_token_ids`` tokens (``"token_id:123"``) also give the id.
+    vLLM's ``return_tokens_as_token_ids`` tokens (``"token_id:123"``) give the id; the token's text
+    is then read from its ``bytes`` when the server sent them (else the token stays ``"token_id:123"``).
     """
     if not isinstance(data, Mapping) or data.get("content") is None:
         return None
@@ -83,6 +84,8 @@ def _logprobs(data: Any) -> list[dict[str, Any]] | None:
         entry: dict[str, Any] = {"token": token, "logprob": float(item["logprob"])}
         if token.startswith("token_id:") and token[9:].isdigit():
             entry["token_id"] = int(token[9:])
+            if item.get("bytes") is not None:
+                entry["token"] = bytes(item["bytes"]).decode("utf-8", errors="replace")
         entries.append(entry)
     return entries
 
