@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from taskgrove.core import Choice
 from taskgrove.runner.executor import Executor
 from taskgrove.tasks.builtin import build_registry
 from taskgrove.tasks.catalog import CATALOG_DIR, catalog_files
+from taskgrove.tasks.sources.bigbench_rows import default_bigbench_root
 from taskgrove.tasks.spec import read_yaml
 
 FIXTURES = Path(__file__).parent / "fixtures" / "catalog"
@@ -625,6 +627,13 @@ def test_choice_objects_from_a_model_are_scored_by_content(tmp_path: Path) -> No
     assert value(metrics, "accuracy") == pytest.approx(2 / 5)
 
 
+QUICKSTART_BIGBENCH = "bigbench/mathematics/arithmetic/1_digit_multiplication"
+
+
+@pytest.mark.skipif(
+    not (default_bigbench_root() / "arithmetic" / "task.json").is_file(),
+    reason="BIG-bench arithmetic not fetched (scripts/setup.sh runs scripts/fetch_bigbench.py --tasks arithmetic)",
+)
 def test_quickstart_config_runs_end_to_end(tmp_path: Path) -> None:
     """configs/quickstart.yaml with a scripted model in place of the embedded one."""
     root = Path(__file__).parents[1]
@@ -634,31 +643,62 @@ def test_quickstart_config_runs_end_to_end(tmp_path: Path) -> None:
     assert config.model is None  # the embedded default model
     registry = build_registry(plugins=False)
     assert registry.resolve(config.tasks) == [
+        QUICKSTART_BIGBENCH,
         "finance_offline/banking77",
         "finance_offline/finer_ner",
         "code/humaneval",
     ]
-    model = ScriptedModel(
-        lambda messages, tools: "No entities found" if "named entities" in messages[0]["content"] else "card_arrival"
-    )
+
+    def reply(messages: list[dict[str, Any]], tools: Any) -> str:
+        asked = re.findall(r"What is (\d+) times (\d+)\?", messages[-1]["content"])
+        if asked:  # BIG-bench multiplication: right on every item
+            a, b = asked[-1]
+            return f"{int(a) * int(b)}\n"
+        return "No entities found" if "named entities" in messages[0]["content"] else "card_arrival"
+
+    model = ScriptedModel(reply)
     result = Executor(config, registry, model=model).run()
     assert {name: outcome.samples for name, outcome in result.outcomes.items()} == {
+        QUICKSTART_BIGBENCH: 80,
         "finance_offline/banking77": 10,
         "finance_offline/finer_ner": 20,
         "code/humaneval": 5,
     }
-    first = model.calls[0]["messages"]
-    assert [m["role"] for m in first] == [
-        "system",
-        "user",
-        "assistant",
-        "user",
-        "assistant",
-        "user",
-        "assistant",
-        "user",
+    stored = json.loads(result.store.task(QUICKSTART_BIGBENCH).metrics_path.read_text())
+    assert stored["metrics"]["exact_match"]["value"] == pytest.approx(1.0)
+    by_tokens = {call["sampling"]["max_tokens"]: call["messages"] for call in model.calls}
+    assert [m["role"] for m in by_tokens[16]] == ["system", "user", "assistant"] * 1 + ["user", "assistant"] * 2 + [
+        "user"
     ]
-    assert model.calls[0]["sampling"]["max_tokens"] == 16
+    arithmetic = by_tokens[4]  # three demonstrations from the train split, then the item
+    assert [m["role"] for m in arithmetic] == ["user", "assistant"] * 3 + ["user"]
+
+
+@pytest.mark.skipif(
+    not (default_bigbench_root() / "arithmetic" / "task.json").is_file(), reason="BIG-bench arithmetic not fetched"
+)
+def test_loop_config_is_a_multi_task_lora_on_four_arithmetic_leaves() -> None:
+    """configs/loop.yaml (README's core loop) resolves as documented: no hub, LoRA rank 8, evaluated."""
+    from taskgrove.train.presets import resolve_train_config
+
+    data = read_yaml(Path(__file__).parents[1] / "configs" / "loop.yaml")
+    registry = build_registry(plugins=False)
+    names = registry.resolve(data["tasks"])
+    assert names == [
+        f"bigbench/mathematics/arithmetic/1_digit_{op}"
+        for op in ("addition", "division", "multiplication", "subtraction")
+    ]
+    options = {k: v for k, v in data.items() if k != "tasks"}
+    config = resolve_train_config(
+        {n: registry.create(n) for n in names}, requests=data["tasks"], yaml_data=options, cli={}
+    )
+    assert (config.run_name, config.kind, config.method, config.lora_rank) == (
+        "arithmetic_1digit_LoRA_8",
+        "multi",
+        "lora",
+        8,
+    )
+    assert config.evaluate and config.eval_split == "test" and config.split == "train"
 
 
 # --- unparsable replies (issue #10) --------------------------------------------------------------
