@@ -214,3 +214,13 @@ def test_improvement_over_base_is_a_paired_difference_with_interval(output: Path
     text = comparison_markdown(comparison)
     assert f"| {RUN} - base |" in text
     assert "| treemark/similar/sst2 | -0.750 [" in text
+
+    from taskgrove.report.training import parse_comparison
+    from taskgrove.report.training_html import improvement_table
+    from taskgrove.report.training_text import comparison_text
+
+    parsed = parse_comparison(comparison)
+    low, high = deltas["treemark/similar/sst2"]["ci_low"], deltas["treemark/similar/sst2"]["ci_high"]  # type: ignore[index]
+    assert f"-0.750 [{low:+.2f}, {high:+.2f}]" in comparison_text(parsed)
+    html = improvement_table(parsed)
+    assert f"{RUN} − base" in html and f"-0.750 <small>[{low:+.2f}, {high:+.2f}]</small>" in html

@@ -27,6 +27,7 @@ from taskgrove.report.leaderboard import GROUP_METHOD, Cell, Leaderboard, Row
 from taskgrove.report.samples import DEFAULT_MAX_CHARS, task_rows
 from taskgrove.report.svg import PALETTE, Bar, bar_chart, heatmap
 from taskgrove.report.training import KINDS, TrainingComparison
+from taskgrove.report.training_html import improvement_table
 
 INDEX = "index.html"
 
@@ -186,7 +187,7 @@ def _training_section(comparison: TrainingComparison) -> str:
     return (
         f'<section id="training"><h2>{escape(comparison.title)}{metric}</h2>{source}'
         f'<p class="muted">{len(comparison.models)} models ({summary}) on {len(comparison.tasks)} tasks.</p>'
-        f'<div class="heatmap-wrap">{heatmap(comparison)}</div></section>'
+        f'<div class="heatmap-wrap">{heatmap(comparison)}</div>{improvement_table(comparison)}</section>'
     )
 
 

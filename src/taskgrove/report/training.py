@@ -67,6 +67,8 @@ class TrainedModel:
     failed: frozenset[str] = frozenset()
     trained_on: frozenset[str] = frozenset()
     config: str | None = None
+    vs_base: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per task, the paired difference from the base model (``diff``, ``ci_low``, ``ci_high``, ...)."""
 
 
 @dataclass
@@ -174,6 +176,11 @@ def parse_comparison(data: Any, *, source: Path | None = None) -> TrainingCompar
                 os.path.normpath(run_dir if source is None or Path(run_dir).is_absolute() else source.parent / run_dir)
             )
         config = entry.get("config")
+        vs_base = {
+            str(task): delta
+            for task, delta in (entry.get("vs_base") or {}).items()
+            if isinstance(delta, dict) and isinstance(delta.get("diff"), (int, float))
+        }
         models.append(
             TrainedModel(
                 label,
@@ -183,6 +190,7 @@ def parse_comparison(data: Any, *, source: Path | None = None) -> TrainingCompar
                 frozenset(failed),
                 frozenset(map(str, trained_on)),
                 str(config) if config else None,
+                vs_base,
             )
         )
     tasks = data.get("tasks")

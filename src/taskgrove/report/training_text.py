@@ -62,7 +62,11 @@ def comparison_text(comparison: TrainingComparison) -> str:
             if score.has_interval:
                 text += f" [{score.ci_low:.2f}, {score.ci_high:.2f}]"
             delta = comparison.delta(model, task)
-            if delta is not None and model is not comparison.base:
+            paired = model.vs_base.get(task)
+            if paired is not None:  # the paired difference on the same items, with its interval
+                text += f" {paired['diff']:+.3f} [{paired['ci_low']:+.2f}, {paired['ci_high']:+.2f}]"
+                text += "!" if paired.get("significant") else ""
+            elif delta is not None and model is not comparison.base:
                 text += f" {delta:+.3f}"
             cells.append(text + (" *" if task in model.trained_on else ""))
         rows.append(cells)
@@ -70,7 +74,10 @@ def comparison_text(comparison: TrainingComparison) -> str:
     metric = f" ({comparison.metric})" if comparison.metric else ""
     lines = [f"{comparison.title}{metric}"]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
-    lines.append("value [95% CI] and difference from base; * the model was trained on that task")
+    lines.append(
+        "value [95% CI] and difference from base (paired on the same items, with its 95% interval where "
+        "known; ! p < 0.05); * the model was trained on that task"
+    )
     if names != comparison.tasks:
         lines.append("tasks: " + ", ".join(comparison.tasks))
     return "\n".join(lines) + "\n"
