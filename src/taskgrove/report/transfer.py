@@ -126,7 +126,8 @@ def transfer_matrix(
     cells: dict[str, dict[str, dict[str, Any]]] = {}
     targets: list[Target] = []
     for task, run in sources.items():
-        nodes = compare_nodes(compare_runs(base, run, n_resamples=n_resamples, seed=seed), n_resamples=n_resamples)
+        comparison = compare_runs(base, run, n_resamples=n_resamples, seed=seed)
+        nodes = compare_nodes(comparison, n_resamples=n_resamples, seed=seed)
         if not targets:
             targets = _targets(nodes)
         by_node = {n.node: n for n in nodes}
