@@ -198,3 +198,26 @@ def test_transfer_cli_end_to_end_then_reuses_everything(tmp_path, capsys):
     again = capsys.readouterr().err
     assert again.count("already trained with this config") == 2 and "starting" not in again
     assert load_transfer(tmp_path)["cells"] == data["cells"]
+
+
+def test_mixture_transfer_multipliers_are_recorded_in_the_config(tmp_path):
+    from taskgrove.tasks.builtin import build_registry
+    from taskgrove.train.presets import resolve_train_config
+
+    registry = build_registry([])
+    names = registry.resolve(["treemark/similar"])
+    sst2, mnli, qqp = (next(n for n in names if n.endswith(leaf)) for leaf in ("sst2", "mnli", "qqp"))
+    cells = {
+        sst2: {mnli: {"ci_high": -0.2}, qqp: {"ci_high": 0.1}},  # h = 0.1 -> 0.5
+        mnli: {sst2: {"ci_high": 0.0}, qqp: {"ci_high": 0.3}},  # h = 0 -> 1
+        qqp: {sst2: {"ci_high": -0.02}, mnli: {"ci_high": -0.02}},  # h = 0.02 -> 0.9
+    }
+    (tmp_path / "transfer.json").write_text(json.dumps({"kind": "transfer", "cells": cells}))
+    tasks = {name: registry.create(name) for name in names}
+    config = resolve_train_config(tasks, cli={"mixture": "transfer", "output_dir": str(tmp_path)})
+    assert config.mixture_multipliers == pytest.approx({sst2: 0.5, mnli: 1.0, qqp: 0.9})
+    saved = config.model_dump(mode="json")
+    assert saved["mixture"] == "transfer" and saved["mixture_multipliers"] == config.mixture_multipliers
+    (tmp_path / "transfer.json").unlink()  # a resumed run keeps the multipliers it started with
+    again = resolve_train_config(tasks, saved={k: saved[k] for k in ("mixture", "mixture_multipliers", "output_dir")})
+    assert again.mixture_multipliers == config.mixture_multipliers

@@ -295,8 +295,8 @@ def resolve_train_config(
         kind="single" if len(names) == 1 else "multi",
         notes=notes,
     )
-    if merged.get("mixture") == "transfer":
-        merged["mixture_multipliers"] = _transfer_multipliers(merged, names)
+    if merged.get("mixture") == "transfer" and not (saved or {}).get("mixture_multipliers"):
+        merged["mixture_multipliers"] = _transfer_multipliers(merged, names)  # a resumed run keeps its own
     elif merged.get("mixture_transfer"):
         raise ConfigError("--mixture-transfer is read by --mixture transfer only")
     try:
