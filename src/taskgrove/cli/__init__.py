@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from taskgrove.cli import merge, report, rl, run, train
+from taskgrove.cli import merge, report, rl, run, train, transfer
 from taskgrove.cli._common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -46,6 +46,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     rl.add_cli(sub)
     report.add_cli(sub)
     merge.add_cli(sub)
+    transfer.add_cli(sub)
     return parser
 
 

@@ -17,6 +17,8 @@ examples:
   taskgrove report results/<run_id> --html reports/<name>    # reports/<name>/index.html
   taskgrove report --label base=results/x --label single_sst2_lora8=results/y --label multi_lora8=results/z --html reports/t
   taskgrove report train_out/ --html reports/t               # a training dir with comparison.json
+  taskgrove report transfer_out/ --html reports/x            # a dir with transfer.json: the transfer heatmap
+  taskgrove report results/a results/b --html reports/ab     # two runs: also "what really moved" (B - A)
 
 Groups (every inner node of the task paths) get the mean and the sample-size-weighted mean of
 their tasks' primary metrics; their 95% intervals come from a stratified bootstrap over the
@@ -54,6 +56,9 @@ def add_cli(subparsers: Any) -> None:
     )
     report.add_argument(
         "--comparison", metavar="FILE_OR_DIR", help="a training comparison.json (or the folder holding it)"
+    )
+    report.add_argument(
+        "--transfer", metavar="FILE_OR_DIR", help="a transfer.json (default: the one in a given folder)"
     )
     report.add_argument("--title", default="taskgrove report", help="title of the HTML report")
     report.add_argument("--no-samples", action="store_true", help="leave the sample browser out of the HTML report")
@@ -136,12 +141,20 @@ def run_report(args: argparse.Namespace) -> int:
     from taskgrove.report.tables import render_leaderboard
     from taskgrove.report.training import comparison_from_runs, find_comparison_file, load_comparison
     from taskgrove.report.training_text import comparison_text, is_training_output, training_output
+    from taskgrove.report.transfer import find_transfer_file
 
     comparison_path = args.comparison
+    transfer_path = args.transfer
     specs: list[tuple[str | Path, str | None]] = []
     curve_files: list[Path] = []
     for item in args.runs:
         path = Path(item)
+        if path.is_dir() and find_transfer_file(path) is not None:
+            if transfer_path and Path(transfer_path).resolve() != path.resolve():
+                raise ConfigError(f"two transfer matrices given ({transfer_path} and {item}); give one")
+            transfer_path = str(path)
+            if not is_training_output(path):  # the matrix alone: its runs are added below
+                continue
         curve_files += find_curve_files(path)
         if is_training_output(path):  # checkpoints/: its comparison, else its evaluation runs by model name
             found, evaluations = training_output(path)
@@ -174,6 +187,7 @@ def run_report(args: argparse.Namespace) -> int:
                     f"warning: {comparison.source}: run_dir of {model.label!r} ({model.run_dir}) does not exist; its samples are left out",
                     file=sys.stderr,
                 )
+    transfer = _transfer_runs(transfer_path, specs) if transfer_path else None
     if not specs and comparison is None:
         raise ConfigError("name at least one run directory (or --label LABEL=RUN_DIR, or --comparison FILE)")
     curves = [load_curve(file, n_resamples=args.resamples) for file in dict.fromkeys(curve_files)]
@@ -183,13 +197,18 @@ def run_report(args: argparse.Namespace) -> int:
     board = build_leaderboard(runs, n_resamples=args.resamples)
     if args.html:
         from taskgrove.report.html import HtmlOptions, write_html
+        from taskgrove.report.transfer_html import transfer_section
 
+        extra = [("transfer", "Transfer", transfer_section(transfer))] if transfer is not None else []
+        if len(runs) == 2 and comparison is None and transfer is None:
+            extra.append(("moved", "What moved", _moved_section(runs, args.resamples)))
         path = write_html(
             board,
             args.html,
             comparison,
             HtmlOptions(title=args.title, samples=not args.no_samples, max_chars=args.max_chars),
             curves,
+            extra,
         )
         print(f"HTML report: {path}", file=sys.stderr)
     if not args.html or args.format or args.output:
@@ -198,8 +217,43 @@ def run_report(args: argparse.Namespace) -> int:
         if (args.format or "table") == "table":
             text += ("\n" + comparison_text(comparison)) if comparison is not None else ""
             text += "".join("\n" + curve_text(curve) for curve in curves)
+        if transfer is not None and (args.format or "table") in ("table", "markdown"):
+            from taskgrove.report.tables import grid_markdown, grid_text
+            from taskgrove.report.transfer import transfer_grid
+
+            grid = transfer_grid(transfer)
+            text += "\n" + (
+                grid_markdown(grid) if args.format == "markdown" else grid_text(grid, width=width, color=color)
+            )
         _emit(text, args.output)
     return 0
+
+
+def _transfer_runs(where: str, specs: list[tuple[str | Path, str | None]]) -> dict[str, Any]:
+    """Load a transfer matrix and add its evaluation runs (base and adapters) to ``specs`` when missing."""
+    from taskgrove.report.transfer import load_transfer
+
+    data = load_transfer(where)
+    folder = Path(data["source_file"]).parent
+    known = {Path(p).resolve() for p, _ in specs}
+    for label, run_dir in [("base", data["base"]["run_dir"]), *((s["label"], s["run_dir"]) for s in data["sources"])]:
+        path = folder / run_dir
+        if not path.is_dir():
+            raise ConfigError(f"{data['source_file']}: the evaluation run of {label} ({path}) does not exist")
+        if path.resolve() not in known:
+            specs.append((path, label))
+            known.add(path.resolve())
+    return data
+
+
+def _moved_section(runs: list[Any], resamples: int) -> str:
+    """The "what really moved" HTML section for two runs (B = the second)."""
+    from taskgrove.report.compare import compare_runs
+    from taskgrove.report.nodes import compare_nodes
+    from taskgrove.report.transfer_html import nodes_section
+
+    comparison = compare_runs(runs[0], runs[1], n_resamples=resamples)
+    return nodes_section(comparison, compare_nodes(comparison, n_resamples=resamples))
 
 
 def run_compare(args: argparse.Namespace) -> int:

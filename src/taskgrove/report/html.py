@@ -227,8 +227,10 @@ def render_html(
     comparison: TrainingComparison | None = None,
     options: HtmlOptions | None = None,
     curves: Sequence[Curve] = (),
+    extra: Sequence[tuple[str, str, str]] = (),
 ) -> bytes:
-    """The whole report page as UTF-8 bytes (``curves``: evaluations during training)."""
+    """The whole report page as UTF-8 bytes (``curves``: evaluations during training; ``extra``:
+    more sections as (anchor, nav label, section HTML), e.g. :mod:`taskgrove.report.transfer_html`)."""
     options = options or HtmlOptions()
     generated = time.strftime("%Y-%m-%d %H:%M:%S")
     nav = ['<a href="#overview">Scores</a>', '<a href="#leaderboards">Leaderboards</a>']
@@ -236,6 +238,7 @@ def render_html(
         nav.append('<a href="#training">Training</a>')
     if curves:
         nav.append('<a href="#curves">Curves</a>')
+    nav += [f'<a href="#{escape(anchor)}">{escape(label)}</a>' for anchor, label, _ in extra]
     if options.samples:
         nav.append('<a href="#samples">Samples</a>')
     parts = [
@@ -252,6 +255,7 @@ def render_html(
         parts.append(_training_section(comparison))
     if curves:
         parts.append(curves_section(list(curves)))
+    parts += [section for _, _, section in extra]
     payload = b""
     if options.samples:
         payload = _samples_payload(board, options)
@@ -273,12 +277,13 @@ def write_html(
     comparison: TrainingComparison | None = None,
     options: HtmlOptions | None = None,
     curves: Sequence[Curve] = (),
+    extra: Sequence[tuple[str, str, str]] = (),
 ) -> Path:
     """Write the report to ``directory/index.html`` (the folder is created) and return its path."""
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / INDEX
     tmp = folder / f".{INDEX}.tmp"
-    tmp.write_bytes(render_html(board, comparison, options, curves))
+    tmp.write_bytes(render_html(board, comparison, options, curves, extra))
     tmp.replace(path)
     return path

@@ -106,5 +106,6 @@ def build_training_data(tasks: Mapping[str, Task], tokenizer: Any, config: Train
         cap=config.mixture_cap,
         size=config.mixture_size,
         seed=config.seed,
+        multipliers=config.mixture_multipliers,
     )
     return TrainingData(mixed, {name: len(items) for name, items in per_task.items()}, dropped)

@@ -6,6 +6,8 @@ Strategies (``sizes`` are the tasks' example counts, each first capped at ``cap`
 * ``proportional``: task i gets a share ``n_i / sum n``.
 * ``temperature``: share ``n_i^(1/T) / sum n^(1/T)`` (T=1 is proportional, large T tends to equal).
 * ``equal``: share ``1 / K``.
+* ``transfer``: share ``n_i m_i / sum n m``, proportional down-weighted by evidence from a transfer
+  matrix (``taskgrove transfer``): ``m_i`` from :func:`transfer_multipliers`.
 
 Sampled strategies draw ``size`` examples in all (default: the capped total), split by the
 largest-remainder method so the counts match the shares as closely as integers can. A task
@@ -17,18 +19,49 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from taskgrove.errors import ConfigError
 
 T = TypeVar("T")
-STRATEGIES = ("concatenate", "proportional", "temperature", "equal")
+STRATEGIES = ("concatenate", "proportional", "temperature", "equal", "transfer")
+#: the weight of a source whose adapter surely costs the other targets ``h`` on average is ``1 - HARM_SLOPE * h``...
+HARM_SLOPE = 5.0
+#: ... but never below this (no task leaves the mixture)
+MIN_MULTIPLIER = 0.1
+
+
+def transfer_multipliers(matrix: Mapping[str, Any], tasks: Sequence[str]) -> dict[str, float]:
+    """Each task's multiplier ``m_i`` from a transfer matrix (the ``transfer.json`` data).
+
+    ``h_i`` is the mean, over the *other* trained tasks ``t`` that are columns of the matrix, of
+    ``max(0, -ci_high(i, t))``: the part of the drop that the 95% interval of ``adapter_i - base`` on
+    ``t`` is sure of (0 when the interval reaches 0 or above). ``m_i = max(0.1, 1 - 5 h_i)``: a sure
+    average drop of 0.1 (ten points of accuracy) halves a task's weight, 0.18 or more leaves a tenth.
+    A task with no row in the matrix is an error (its adapter was never measured).
+    """
+    cells = matrix.get("cells") or {}
+    missing = [t for t in tasks if t not in cells]
+    if missing:
+        raise ConfigError(f"--mixture transfer: the transfer matrix has no row for {', '.join(missing)}")
+    multipliers = {}
+    for task in tasks:
+        row = cells[task]
+        others = [row[t] for t in tasks if t != task and t in row and row[t].get("ci_high") is not None]
+        harm = sum(max(0.0, -float(c["ci_high"])) for c in others) / len(others) if others else 0.0
+        multipliers[task] = max(MIN_MULTIPLIER, 1.0 - HARM_SLOPE * harm)
+    return multipliers
 
 
 def mixture_weights(
-    sizes: Mapping[str, int], strategy: str, *, temperature: float = 1.0, cap: int | None = None
+    sizes: Mapping[str, int],
+    strategy: str,
+    *,
+    temperature: float = 1.0,
+    cap: int | None = None,
+    multipliers: Mapping[str, float] | None = None,
 ) -> dict[str, float]:
-    """Each task's share of the mixture (summing to 1)."""
+    """Each task's share of the mixture (summing to 1); ``multipliers`` are the ``transfer`` strategy's ``m_i``."""
     if strategy not in STRATEGIES:
         raise ConfigError(f"unknown mixture {strategy!r}: use one of {', '.join(STRATEGIES)}")
     if temperature <= 0:
@@ -39,6 +72,10 @@ def mixture_weights(
         raise ConfigError(f"no training examples for: {', '.join(empty)}")
     if strategy == "equal":
         raw = dict.fromkeys(capped, 1.0)
+    elif strategy == "transfer":
+        if multipliers is None or set(multipliers) != set(capped):
+            raise ConfigError("the transfer mixture needs one multiplier per task (from a transfer matrix)")
+        raw = {name: n * float(multipliers[name]) for name, n in capped.items()}
     elif strategy == "temperature":
         raw = {name: n ** (1.0 / temperature) for name, n in capped.items()}
     else:  # proportional and concatenate
@@ -66,11 +103,12 @@ def mix(
     cap: int | None = None,
     size: int | None = None,
     seed: int = 0,
+    multipliers: Mapping[str, float] | None = None,
 ) -> list[T]:
     """The mixed, shuffled training examples of several tasks (one task's examples pass through shuffled)."""
     rng = random.Random(seed)
     sizes = {name: len(items) for name, items in examples.items()}
-    weights = mixture_weights(sizes, strategy, temperature=temperature, cap=cap)
+    weights = mixture_weights(sizes, strategy, temperature=temperature, cap=cap, multipliers=multipliers)
     pools = {name: _shuffled(items, rng) for name, items in examples.items()}
     if strategy == "concatenate":
         counts = {name: min(n, cap) if cap is not None else n for name, n in sizes.items()}

@@ -25,7 +25,7 @@ from taskgrove.train.taskconfig import check_targets
 
 Method = Literal["full", "lora"]
 Family = Literal["classification", "generation"]
-MixtureStrategy = Literal["concatenate", "proportional", "temperature", "equal"]
+MixtureStrategy = Literal["concatenate", "proportional", "temperature", "equal", "transfer"]
 TaskType = Literal["similar", "dissimilar", "mixed"]
 
 #: ``--config-index`` -> (method, LoRA rank); 0 is full fine-tuning, 3 is TreeMark's baseline.
@@ -116,6 +116,10 @@ class TrainConfig(BaseModel):
     mixture_temperature: float = Field(2.0, gt=0)
     mixture_cap: int | None = Field(None, gt=0, description="examples per task at most (T5-style cap)")
     mixture_size: int | None = Field(None, gt=0, description="examples in the mixture (sampled strategies)")
+    mixture_transfer: str | None = Field(None, description="transfer.json (or its dir) of --mixture transfer")
+    mixture_multipliers: dict[str, float] | None = Field(
+        None, description="--mixture transfer: each task's multiplier m_i, read from the transfer matrix"
+    )
     save_steps: int | None = Field(None, gt=0, description="checkpoint every N steps (always at the end and on Ctrl-C)")
     save_total_limit: int = Field(2, gt=0)
     logging_steps: int = Field(10, gt=0)
@@ -291,6 +295,10 @@ def resolve_train_config(
         kind="single" if len(names) == 1 else "multi",
         notes=notes,
     )
+    if merged.get("mixture") == "transfer" and not (saved or {}).get("mixture_multipliers"):
+        merged["mixture_multipliers"] = _transfer_multipliers(merged, names)  # a resumed run keeps its own
+    elif merged.get("mixture_transfer"):
+        raise ConfigError("--mixture-transfer is read by --mixture transfer only")
     try:
         return TrainConfig(**merged)
     except ValidationError as exc:
@@ -298,6 +306,23 @@ def resolve_train_config(
             f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors()
         )
         raise ConfigError(f"Invalid training configuration: {problems}") from None
+
+
+def _transfer_multipliers(values: Mapping[str, Any], tasks: list[str]) -> dict[str, float]:
+    """``--mixture transfer``: the multipliers from ``--mixture-transfer`` or ``<output_dir>/transfer.json``."""
+    from taskgrove.report.transfer import TRANSFER_JSON, find_transfer_file, load_transfer
+    from taskgrove.train.mixture import transfer_multipliers
+
+    given = values.get("mixture_transfer")
+    where = given or str(values.get("output_dir") or "checkpoints")
+    if find_transfer_file(where) is None:
+        hint = (
+            ""
+            if given
+            else f" (looked for {where}/{TRANSFER_JSON}); run `taskgrove transfer` or give --mixture-transfer"
+        )
+        raise ConfigError(f"--mixture transfer needs a transfer matrix: none at {where}{hint}")
+    return transfer_multipliers(load_transfer(where), tasks)
 
 
 def _check_keys(values: Mapping[str, Any]) -> None:

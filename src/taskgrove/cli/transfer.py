@@ -1,0 +1,122 @@
+"""`taskgrove transfer`: the source x target transfer matrix of single-task LoRA adapters on a task tree."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from taskgrove.cli._common import EXIT_INTERRUPTED, EXIT_OK
+from taskgrove.cli._train_args import (
+    add_train_options,
+    given,
+    log_step,
+    one_line_data_errors,
+    resolve_eval_tasks,
+    say,
+    task_config_of,
+    task_type_requests,
+    yaml_of,
+)
+from taskgrove.errors import ConfigError
+
+EPILOG = """\
+examples:
+  taskgrove transfer --tasks bigbench/mathematics/arithmetic --config-index 2 --limit 64 --max-steps 16 \\
+      --eval-limit 40 --output-dir checkpoints/transfer
+  taskgrove report checkpoints/transfer --html reports/transfer     # the heatmap
+
+One LoRA adapter per leaf of --tasks (reusing finished single-task runs of the same config in
+--output-dir, named as train-compare names them), the base model and every adapter evaluated on
+every leaf (held-out split, --eval-split), then source - base on every leaf and group: paired 95%
+bootstrap intervals and Benjamini-Hochberg q across the matrix. Writes transfer.json and
+transfer.md into --output-dir.
+"""
+
+
+def add_cli(subparsers: Any) -> None:
+    """Add ``transfer`` to the ``taskgrove`` command line."""
+    parser = subparsers.add_parser(
+        "transfer",
+        help="one adapter per leaf of a tree, each evaluated on every leaf and group: the transfer matrix",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_train_options(parser)
+    parser.add_argument(
+        "--model", dest="base_model", default=argparse.SUPPRESS, help="the base model (same as --base-model)"
+    )
+    parser.add_argument(
+        "--resamples", type=int, default=10000, metavar="N", help="paired bootstrap resamples per cell (default 10000)"
+    )
+    parser.set_defaults(handler=one_line_data_errors(run_transfer_command))
+
+
+def resolve_sources(args: argparse.Namespace) -> tuple[Any, list[Any], list[str]]:
+    """(registry, one resolved single-task config per leaf, target leaves), as ``train-compare`` resolves them."""
+    from taskgrove.tasks.builtin import build_registry
+    from taskgrove.train.presets import resolve_train_config
+
+    yaml_data, cli = yaml_of(args), given(args)
+    include = list(dict.fromkeys([*yaml_data.pop("include_path", []), *args.include_path]))
+    cli["include_path"] = include
+    registry = build_registry(include)
+    requests = task_type_requests(args) or getattr(args, "tasks", None) or yaml_data.pop("tasks", None)
+    if not requests:
+        raise ConfigError("--tasks is required: name a group of the tree or a list of tasks")
+    requests = [requests] if isinstance(requests, str) else list(requests)
+    yaml_data.pop("tasks", None)
+    cli.pop("name", None)
+    names = registry.resolve(requests)
+    if len(names) < 2:
+        raise ConfigError(f"transfer needs at least two leaves; {' '.join(requests)} names {len(names)}")
+    resolve_eval_tasks(registry, args, yaml_data, cli, None)
+    evaluated = cli.get("eval_tasks") or names
+    everything = [*names, *(n for n in evaluated if n not in names)]
+    task_config = task_config_of(registry, everything, args, yaml_data.pop("task_config", None))
+    tasks = {name: registry.create(name) for name in names}
+    multi = resolve_train_config(tasks, requests=requests, yaml_data=yaml_data, cli={**cli, "task_config": task_config})
+    if multi.method != "lora":
+        raise ConfigError(f"transfer trains LoRA adapters; {multi.label} is not LoRA (use --config-index 1-5)")
+    singles = []
+    for name in names:  # exactly train-compare's single-task configs, so either reuses the other's runs
+        own = {k: v for k, v in task_config.items() if k == name or k in evaluated}
+        layer = {**cli, "family": multi.family, "eval_tasks": evaluated, "task_config": own}
+        singles.append(resolve_train_config({name: tasks[name]}, requests=[name], yaml_data=yaml_data, cli=layer))
+    return registry, singles, everything
+
+
+def run_transfer_command(args: argparse.Namespace) -> int:
+    """``taskgrove transfer``."""
+    from taskgrove.report.tables import grid_text
+    from taskgrove.report.transfer import transfer_grid
+    from taskgrove.train.curve import eval_settings
+    from taskgrove.train.sft import TrainingInterrupted
+    from taskgrove.train.transfer import run_transfer
+
+    if args.resamples < 1:
+        raise ConfigError("--resamples must be at least 1")
+    registry, singles, targets = resolve_sources(args)
+    output_dir = Path(singles[0].output_dir)
+    print(
+        f"transfer: {len(singles)} source adapter(s) ({singles[0].label}) x {len(targets)} target leaves -> {output_dir}",
+        file=sys.stderr,
+    )
+    try:
+        data, path = run_transfer(
+            singles,
+            targets,
+            registry,
+            eval_settings(singles[0]),
+            output_dir,
+            n_resamples=args.resamples,
+            say=say,
+            log=log_step,
+        )
+    except TrainingInterrupted as exc:
+        print(f"interrupted: {exc}; run transfer again to continue", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"transfer matrix written to {path}", file=sys.stderr)
+    print(grid_text(transfer_grid(data)))
+    return EXIT_OK
