@@ -6,7 +6,12 @@ import asyncio
 import importlib.util
 import itertools
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +158,55 @@ def test_embedded_model_whole_run_equals_one_sample_at_a_time(registry, tmp_path
         replies = {r["id"]: r["outputs"][0]["messages"][-1]["content"] for r in samples(whole, task)}
         assert replies == {r["id"]: r["outputs"][0]["messages"][-1]["content"] for r in samples(alone, task)}
         assert len(replies) == 6 and all(replies.values())
+
+
+def test_kill_9_mid_whole_run_then_resume_loses_and_duplicates_nothing(tmp_path):
+    """Two tasks in flight together on a batching model (a ``py:`` factory asking for whole-run
+    scheduling): killed mid-run, resumed, every sample of both tasks stored exactly once."""
+    size = 60
+    run = tmp_path / "results" / "killed"
+    command = [
+        sys.executable,
+        "-m",
+        "taskgrove",
+        "run",
+        "--output-dir",
+        str(tmp_path / "results"),
+        "--include-path",
+        str(FIXTURES / "tasks.py"),
+        "--model",
+        f"py:{FIXTURES / 'models.py'}:batching_echo",
+        "--no-cache",
+        "--no-progress",
+    ]
+    files = [run / "sched" / name / "samples.jsonl" for name in ("alpha", "beta")]
+    sizes = ["--task-config", f"alpha.options={{size: {size}}}", "--task-config", f"beta.options={{size: {size}}}"]
+    first = subprocess.Popen(
+        [*command, "--tasks", "sched/alpha", "sched/beta", "--run-id", "killed", *sizes],
+        env={**os.environ, "TASKGROVE_TEST_DELAY": "0.1"},
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while sum(f.read_bytes().count(b"\n") for f in files if f.exists()) < 12:
+            assert time.monotonic() < deadline and first.poll() is None, "the run never stored 12 samples"
+            time.sleep(0.01)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    before = {f: {json.loads(line)["id"]: json.loads(line) for line in f.read_text().splitlines()} for f in files}
+    assert 12 <= sum(map(len, before.values())) < 2 * size
+    resumed = subprocess.run(
+        [*command, "--resume", "killed"], env={**os.environ, "TASKGROVE_TEST_DELAY": "0"}, cwd=tmp_path, timeout=120
+    )
+    assert resumed.returncode == 0
+    for file in files:
+        ids = [json.loads(line)["id"] for line in file.read_text().splitlines()]
+        assert len(ids) == len(set(ids)) == size  # nothing duplicated, nothing missing
+        after = {json.loads(line)["id"]: json.loads(line) for line in file.read_text().splitlines()}
+        for sample_id, record in before[file].items():  # completed samples were kept, not re-run
+            assert after[sample_id]["timing"] == record["timing"]
+    status = json.loads((run / "run.json").read_text())
+    assert status["status"] == "completed" and status["batching"]["batches"] >= 1

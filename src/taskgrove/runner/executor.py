@@ -176,7 +176,13 @@ class Executor(SchedulingMixin, SafetyMixin):
         return result
 
     async def _run_all(self) -> None:
-        self._whole_run = whole_run_model(self.config, self._model)
+        whole_run = whole_run_model(self.config, self._model)
+        if whole_run is None:  # a py: factory's model (usually cheap to build) tells once built
+            try:
+                whole_run = bool(getattr(self._get_model(), "schedules_whole_run", False))
+            except Exception:
+                whole_run = False  # each task that needs the model reports why it did not load
+        self._whole_run = whole_run
         try:
             await self._schedule_tasks()
         finally:
@@ -194,7 +200,8 @@ class Executor(SchedulingMixin, SafetyMixin):
         return self._source_model or self.config.model
 
     def _get_model(self) -> Model:
-        """The run's model, created on first use (after the first task's data loaded fine)."""
+        """The run's model, created on first use (after the first task's data loaded fine; a
+        ``py:`` factory's before the tasks start, to learn how to schedule them)."""
         if self._model is not None:
             return self._model
         if self._model_error is not None:

@@ -40,14 +40,17 @@ WHOLE_RUN_WINDOW = 50_000
 """Samples in flight across a whole-run-scheduled run (each holds its scenario and prompt)."""
 
 
-def whole_run_model(config: RunConfig, model: Model | None) -> bool:
+def whole_run_model(config: RunConfig, model: Model | None) -> bool | None:
     """Whether this run's samples all go to one model that batches the whole run itself: the
-    given model's ``schedules_whole_run`` flag, else a ``local`` spec (not ``--batch``)."""
+    given model's ``schedules_whole_run`` flag, else a ``local`` spec (not ``--batch``); ``None``
+    for a ``py:`` factory, whose model must be built to tell."""
     if config.mode == "evaluate":
         return False  # each record is re-scored on its own replay model
     if model is not None:
         return bool(getattr(model, "schedules_whole_run", False))
-    if config.batch or (config.model or "").startswith("py:"):
+    if (config.model or "").startswith("py:"):
+        return None
+    if config.batch:
         return False
     from taskgrove.models.spec import parse_spec
 
