@@ -2,9 +2,12 @@
 
 Requests with the same key (e.g. the same sampling parameters) can share a batch; when more are
 waiting than fit, the ones of similar length go together, starting with the batch that holds the
-oldest request. After the first request arrives the dispatcher waits a short gather window for
-company, unless a full batch is already waiting; while the worker is busy, requests pile up and
-the next batch leaves as soon as it is free.
+oldest request. Before choosing, the dispatcher lets every coroutine that is ready to run reach
+its request (the event loop settles), so a batch is chosen from everything pending at that
+moment, not from the first arrivals: given a whole run's requests at once, the batches are the
+length-sorted chunks of the whole pool. Then, unless a full batch is waiting, it waits a short
+gather window for company; while the worker is busy, requests pile up and the next batch leaves
+as soon as it is free.
 """
 
 from __future__ import annotations
@@ -28,20 +31,42 @@ R = TypeVar("R")
 BatchFn = Callable[[Hashable, list[P]], Sequence[R]]
 
 
+SETTLE_PASSES = 64
+"""At most this many event-loop passes to let ready coroutines submit before a batch is chosen."""
+
+
 @dataclass
 class BatchStats:
-    """Counters of what the worker ran (rows: sequences; a request may hold several)."""
+    """Counters of what the worker ran (rows: sequences; a request may hold several).
+
+    ``tokens`` counts the requests' own lengths (as submitted, per row) and ``padded`` the
+    batches' rows times their longest request: ``1 - tokens / padded`` is the padding share.
+    """
 
     batches: int = 0
     requests: int = 0
     rows: int = 0
     largest: int = 0
+    tokens: int = 0
+    padded: int = 0
 
-    def record(self, requests: int, rows: int) -> None:
+    def record(self, requests: int, rows: int, tokens: int = 0, padded: int = 0) -> None:
         self.batches += 1
         self.requests += requests
         self.rows += rows
         self.largest = max(self.largest, rows)
+        self.tokens += tokens
+        self.padded += padded
+
+    def report(self, max_rows: int) -> dict[str, float | int]:
+        """Batches, rows, batch fill (mean rows per batch / ``max_rows``) and padding waste."""
+        return {
+            "batches": self.batches,
+            "rows": self.rows,
+            "batch_size": max_rows,
+            "fill": round(self.rows / self.batches / max_rows, 4) if self.batches else 0.0,
+            "padding_waste": round(1 - self.tokens / self.padded, 4) if self.padded else 0.0,
+        }
 
 
 @dataclass(eq=False)
@@ -89,6 +114,7 @@ class DynamicBatcher(Generic[P, R]):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"taskgrove-{name}")
         self._state: _LoopState | None = None
         self._order = itertools.count()
+        self._submitted = 0
         self._closed = False
 
     async def submit(self, key: Hashable, payload: P, *, rows: int = 1, length: int = 0) -> R:
@@ -99,6 +125,7 @@ class DynamicBatcher(Generic[P, R]):
         future: asyncio.Future[R] = state.loop.create_future()
         item = _Pending(key, payload, rows, length, next(self._order), state.loop.time(), future)
         state.pending.append(item)
+        self._submitted += 1
         state.wakeup.set()
         return await future
 
@@ -136,6 +163,7 @@ class DynamicBatcher(Generic[P, R]):
                 state.wakeup.clear()
                 await state.wakeup.wait()
                 continue
+            await self._settle()
             deadline = state.pending[0].arrived + self.gather_s
             while not self._full_batch_waiting(state.pending) and (remaining := deadline - loop.time()) > 0:
                 state.wakeup.clear()
@@ -150,6 +178,17 @@ class DynamicBatcher(Generic[P, R]):
             chosen = set(map(id, batch))
             state.pending = [p for p in state.pending if id(p) not in chosen]
             return batch
+
+    async def _settle(self) -> None:
+        """Yield to the event loop until two passes in a row bring no new request (the coroutines
+        that were ready have all reached the model or something else to wait for)."""
+        quiet = 0
+        for _ in range(SETTLE_PASSES):
+            seen = self._submitted
+            await asyncio.sleep(0)
+            quiet = quiet + 1 if self._submitted == seen else 0
+            if quiet == 2:
+                return
 
     def _full_batch_waiting(self, pending: list[_Pending[Any]]) -> bool:
         rows: dict[Hashable, int] = {}
@@ -175,7 +214,8 @@ class DynamicBatcher(Generic[P, R]):
         return chunk
 
     async def _run(self, batch: list[_Pending[Any]]) -> None:
-        self.stats.record(len(batch), sum(p.rows for p in batch))
+        rows = sum(p.rows for p in batch)
+        self.stats.record(len(batch), rows, sum(p.length * p.rows for p in batch), max(p.length for p in batch) * rows)
         loop = asyncio.get_running_loop()
         key = batch[0].key
         payloads = [p.payload for p in batch]

@@ -46,7 +46,12 @@ class LocalModel:
     and scores all its continuations against the context's KV cache, so a batch holds up to
     ``batch_size`` contexts; without it, every continuation gets a full forward pass and counts
     as one sequence of the batch.
+
+    ``schedules_whole_run``: the executor hands this model every pending sample of the run at
+    once (all tasks together), so its batcher sorts the whole run's requests by length.
     """
+
+    schedules_whole_run = True
 
     def __init__(
         self, loaded: LoadedModel, *, batch_size: int = 10, gather_s: float = 0.005, shared_prefix: bool = True
@@ -91,6 +96,10 @@ class LocalModel:
     def stats(self) -> BatchStats:
         """How many batches (and rows) the worker has run."""
         return self._batcher.stats
+
+    def batch_report(self) -> dict[str, float | int]:
+        """Batches run so far, their fill (mean sequences per batch / ``batch_size``) and padding waste."""
+        return self._batcher.stats.report(self.batch_size)
 
     # --- public API ---------------------------------------------------------------------------
     async def generate(

@@ -1,7 +1,9 @@
 """Runs many tasks: validate everything first, isolate each task's failure, raise one MultiTaskError.
 
-Inside a task, scenarios run concurrently up to ``concurrency``; each completed sample is
-appended to the task's ``samples.jsonl`` before it counts as done.
+How tasks and their samples are scheduled onto the model (one task after another with a window
+of ``concurrency`` samples, or the whole run at once for a local model) is
+:mod:`taskgrove.runner.scheduling`; each completed sample is appended to the task's
+``samples.jsonl`` before it counts as done.
 """
 
 from __future__ import annotations
@@ -18,15 +20,15 @@ from typing import Any
 from taskgrove._version import __version__
 from taskgrove.config import RunConfig, TaskOverrides
 from taskgrove.core import Model, Task
-from taskgrove.errors import ConfigError, MultiTaskError, TaskFailed
-from taskgrove.redact import redact_text
+from taskgrove.errors import ConfigError, MultiTaskError
 from taskgrove.registry import TaskRegistry
-from taskgrove.runner.jobs import Job, complete, sampling_of
+from taskgrove.runner.jobs import Job, sampling_of
 from taskgrove.runner.model import ConfiguredModel, check_model_spec, default_model_factory
 from taskgrove.runner.outcome import RunResult, TaskOutcome
 from taskgrove.runner.progress import Progress, make_progress
 from taskgrove.runner.results import inherited_settings, metrics_document, source_identities, write_task_file
 from taskgrove.runner.safety import SafetyMixin, raise_duplicates
+from taskgrove.runner.scheduling import SchedulingMixin, whole_run_model
 from taskgrove.runs.flame_csv import FlameCsv
 from taskgrove.runs.store import RunStore, TaskStore, bulk_loading
 from taskgrove.tasks.builtin import build_registry
@@ -47,7 +49,7 @@ def task_config_targets(registry: TaskRegistry, task_names: list[str], keys: Ite
     return targets
 
 
-class Executor(SafetyMixin):
+class Executor(SchedulingMixin, SafetyMixin):
     """Executes a validated RunConfig over a task registry.
 
     In evaluate mode a task with a ``rescore(record)`` method (declarative tasks) scores stored
@@ -174,24 +176,15 @@ class Executor(SafetyMixin):
         return result
 
     async def _run_all(self) -> None:
+        whole_run = whole_run_model(self.config, self._model)
+        if whole_run is None:  # a py: factory's model (usually cheap to build) tells once built
+            try:
+                whole_run = bool(getattr(self._get_model(), "schedules_whole_run", False))
+            except Exception:
+                whole_run = False  # each task that needs the model reports why it did not load
+        self._whole_run = whole_run
         try:
-            for name in self.task_names:
-                outcome = self.outcomes[name]
-                outcome.status = "running"
-                began = time.perf_counter()
-                try:
-                    await self._run_task(name, outcome)
-                    outcome.status = "completed"
-                except (asyncio.CancelledError, KeyboardInterrupt):
-                    outcome.status = "interrupted"
-                    raise
-                except Exception as exc:  # one task's failure never stops the others
-                    outcome.status = "failed"
-                    outcome.error = exc
-                    assert self.progress is not None
-                    self.progress.message(redact_text(f"[{name}] failed: {type(exc).__name__}: {exc}"))
-                finally:
-                    outcome.seconds = time.perf_counter() - began
+            await self._schedule_tasks()
         finally:
             closer = getattr(self._loaded_model, "aclose", None) if self._model is None else None
             if closer is not None:
@@ -207,7 +200,8 @@ class Executor(SafetyMixin):
         return self._source_model or self.config.model
 
     def _get_model(self) -> Model:
-        """The run's model, created on first use (after the first task's data loaded fine)."""
+        """The run's model, created on first use (after the first task's data loaded fine; a
+        ``py:`` factory's before the tasks start, to learn how to schedule them)."""
         if self._model is not None:
             return self._model
         if self._model_error is not None:
@@ -310,81 +304,11 @@ class Executor(SafetyMixin):
             for r in records
         ]
 
-    async def _run_jobs(
-        self,
-        name: str,
-        jobs: list[Job],
-        task: Task,
-        task_store: TaskStore,
-        settings: TaskOverrides,
-        outcome: TaskOutcome,
-        failed_records: list[dict[str, Any]],
-    ) -> list[dict[str, Any]]:
-        """Run the jobs concurrently; return the records that completed without error (the
-        others are appended to ``failed_records``)."""
-        assert self.progress is not None
-        total = len(jobs)
-        max_failed = self.config.max_failed_samples(total + outcome.skipped_samples, settings)
-        bar = self.progress.task(name, total)
-        pending = iter(jobs)
-        rescore = task.rescore if self.config.mode == "evaluate" and self.fast_rescoring else None
-        failures: list[dict[str, Any]] = []
-        completed: list[dict[str, Any]] = []
-        stopping = False
-        usage = outcome.usage
-
-        async def worker(writer: Any) -> None:
-            nonlocal stopping
-            for job in pending:
-                if stopping:
-                    return
-                record = await complete(task, job, rescore)
-                self._finish_record(name, record)
-                writer.append(record)
-                for key, value in record["usage"].items():
-                    usage[key] = usage.get(key, 0) + value
-                outcome.samples += 1
-                failed = record["error"] is not None
-                bar.advance(record["reward"], failed)
-                self._status_tick()
-                if not failed:
-                    completed.append(record)
-                else:
-                    failures.append(record["error"])
-                    failed_records.append(record)
-                    if len(failures) > max_failed or (record["error"].get("fatal") and not completed):
-                        stopping = True  # past the budget, or a cause every sample would repeat
-                        return
-
-        writer = task_store.writer()
-        try:
-            workers = [
-                asyncio.create_task(worker(writer)) for _ in range(min(settings.concurrency or 1, max(total, 1)))
-            ]
-            try:
-                await asyncio.gather(*workers)
-            except BaseException:
-                for w in workers:
-                    w.cancel()
-                await asyncio.gather(*workers, return_exceptions=True)
-                raise
-        finally:
-            writer.close()
-            bar.close()
-        outcome.failed_samples = len(failures)
-        fatal = next((f for f in failures if f.get("fatal")), None)
-        if fatal is not None and not completed:
-            raise TaskFailed(
-                f"{fatal['type']}: {fatal['message']} (every request to this model would fail the same way; "
-                f"stopped after {outcome.samples} of {total} samples)"
-            )
-        if len(failures) > max_failed:
-            first = failures[0]
-            raise TaskFailed(
-                f"{len(failures)} of {outcome.samples} samples failed (max_sample_errors allows {max_failed}); "
-                f"first: {first['type']}: {first['message']}"
-            )
-        return completed
+    def _batching(self) -> dict[str, Any]:
+        """``{"batching": ...}`` when the run's model batches on this machine and reports how."""
+        report = getattr(self._model or self._loaded_model, "batch_report", None)
+        value = report() if callable(report) else None
+        return {"batching": value} if isinstance(value, dict) else {}
 
     def _write_status(self, status: str, started: float) -> None:
         self._last_status = time.monotonic()
@@ -399,6 +323,7 @@ class Executor(SafetyMixin):
                 "seconds": round(time.time() - started, 3),
                 "tasks": {name: o.to_json() for name, o in self.outcomes.items()},
                 "versions": {"taskgrove": __version__, "python": platform.python_version()},
+                **self._batching(),
             }
         )
 
