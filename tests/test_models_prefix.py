@@ -169,7 +169,36 @@ def test_far_merges_fall_back_and_big_items_split_into_chunks(
     shared, _ = twins
     monkeypatch.setattr(scoring, "MAX_REFEED", 0)  # every merged choice now takes a full pass
     monkeypatch.setattr(scoring, "CACHE_BUDGET", 120)  # a few rows per continuation pass
+    monkeypatch.setattr(scoring, "PACK_MIN_ROWS", 1_000)  # expanded-cache chunks, not packed rows
     before = (shared.prefix_stats.fallback_rows, shared.prefix_stats.passes)
     score_both(twins, TEN_WAY)
     assert shared.prefix_stats.fallback_rows - before[0] == 3  # "\n\ncard_arrival", "  purple", "\n\nbrown"
     assert shared.prefix_stats.passes - before[1] > 4
+
+
+def test_packs_keep_rows_whole_within_the_limit() -> None:
+    from taskgrove.models.packed_scoring import packs
+
+    assert packs([3, 4, 5, 9, 1], limit=8) == [[0, 1], [2], [3], [4]]
+    assert packs([], limit=8) == []
+
+
+@needs_model
+def test_many_choices_of_one_long_item_score_in_one_packed_row(
+    twins: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 30-way item alone in its group: all choices side by side after one copy of the context's cache,
+    the same scores as a full pass; with a small pack limit, several packed rows give them too."""
+    shared, _ = twins
+    context = user("Here is a long story about a bank customer. " * 30 + "Which intent? 'My card has not arrived.'")
+    options = [f"{name}{suffix}" for suffix in ("", "_b", "_c") for name in TEN_WAY[0][1]]
+    monkeypatch.setattr(scoring, "CACHE_BUDGET", 2_000)  # the item is alone in its group
+    before = shared.prefix_stats.passes
+    score_both(twins, [(context, options)])
+    assert shared.prefix_stats.passes - before == 1
+    from taskgrove.models import packed_scoring
+
+    monkeypatch.setattr(packed_scoring, "PACK_TOKENS", 40)
+    before = shared.prefix_stats.passes
+    score_both(twins, [(context, options)])
+    assert shared.prefix_stats.passes - before > 3

@@ -23,6 +23,8 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
+from taskgrove.models.packed_scoring import PACK_MIN_ROWS, packed_scores, packs
+
 Row = tuple[list[int], int]  # (context + continuation ids, number of continuation tokens)
 
 MAX_REFEED = 16
@@ -134,6 +136,9 @@ def shared_prefix_scores(
         rests = [plans[item].prefill[len(common) :] for item in items]
         past = _feed(model, past, index, rests, [len(common)] * len(items), pad_id, device)[0]
         stats.prefilled_tokens += sum(map(len, rests))
+        if len(items) == 1 and len(plans[items[0]].shared) >= PACK_MIN_ROWS:
+            _score_packed(model, past, plans[items[0]], scores[items[0]], device, stats)
+            continue
         slot = {item: s for s, item in enumerate(items)}
         for part, chunk in enumerate(group):
             own = past if part == len(group) - 1 else copy.deepcopy(past)
@@ -148,6 +153,20 @@ def shared_prefix_scores(
     stats.items += len(plans)
     stats.shared_rows += sum(len(p.shared) for p in plans)
     return scores
+
+
+def _score_packed(
+    model: Any, past: _Past, plan: ItemPlan, scores: list[float], device: str, stats: PrefixStats
+) -> None:
+    """One item's many choices side by side in packed rows after its one-row cache (packed_scoring)."""
+    runs = packs([len(fed) for fed in plan.fed])
+    for number, run in enumerate(runs):
+        own = past if number == len(runs) - 1 else copy.deepcopy(past)
+        fed, counts = [plan.fed[k] for k in run], [plan.counts[k] for k in run]
+        values = packed_scores(model, own.cache, own.mask, fed, counts, len(plan.prefill), device, _cache_kwarg(model))
+        stats.passes += 1
+        for k, value in zip(run, values, strict=True):
+            scores[k] = value
 
 
 def _group(plans: list[ItemPlan], budget: int) -> list[list[_Chunk]]:
