@@ -53,6 +53,7 @@ class TrainResult:
     losses: list[dict[str, float]] = field(default_factory=list)
     resumed_from: int = 0
     main_process: bool = True
+    processes: int = 1
 
     @property
     def tokens_per_s(self) -> float:
@@ -67,6 +68,7 @@ class TrainResult:
             "seconds": round(self.seconds, 3),
             "tokens_per_s": round(self.tokens_per_s, 2),
             "resumed_from": self.resumed_from,
+            "processes": self.processes,
             "final_loss": self.losses[-1]["loss"] if self.losses else None,
             "losses": self.losses,
         }
@@ -214,6 +216,7 @@ class SFTTrainer:
                 self.accelerator.reduce(torch.tensor(result.tokens, device=self.accelerator.device), "sum")
             )
         result.main_process = self.accelerator.is_main_process
+        result.processes = self.world
         if self.save:
             self._checkpoint(result.steps, result)
         return result
