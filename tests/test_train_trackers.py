@@ -78,6 +78,30 @@ def test_require_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> N
         require(["mlflow"])
 
 
+def test_train_eval_logs_base_at_step_0_and_each_run_at_its_last_step(tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    from taskgrove.train.trackers import log_comparison
+
+    run_dir = tmp_path / "similar_LoRA_8"
+    run_dir.mkdir()
+    (run_dir / "train_config.json").write_text(json.dumps({"name": "similar_LoRA_8", "lora_rank": 8}))
+    (run_dir / "train_result.json").write_text(json.dumps({"steps": 12}))
+    scores = lambda a, b: {"t/g/a": {"value": a}, "t/g/b": {"value": b}}  # noqa: E731
+    comparison = {
+        "models": [
+            {"label": "base", "kind": "base", "path": "default", "scores": scores(0.25, 0.5)},
+            {"label": "similar_LoRA_8", "kind": "multi", "path": str(run_dir), "scores": scores(0.75, 1.0)},
+        ]
+    }
+    log_comparison(["tensorboard"], comparison)
+    series = scalars(run_dir / "tensorboard")
+    assert same(series["eval/t/g/a"], [(0, 0.25), (12, 0.75)])
+    assert same(series["eval_group/t/g"], [(0, 0.375), (12, 0.875)])
+    (run_dir / "train_result.json").unlink()
+    with pytest.raises(ConfigError, match="no train_result.json"):
+        log_comparison(["tensorboard"], comparison)
+
+
 @pytest.mark.slow
 def test_train_logs_loss_and_in_loop_scores_to_tensorboard(tmp_path: Path) -> None:
     pytest.importorskip("peft")
