@@ -144,12 +144,16 @@ def main() -> int:
             print(f"{engine}: {args.steps} steps x {args.scenarios} questions x {args.samples} samples", flush=True)
             run = run_taskgrove if engine == "taskgrove" else run_trl
             results[engine] = run(args, Path(tmp) / engine)
-    print(f"\n| engine | steps | seconds | steps/s | mean reward, first {min(5, args.steps)} / last {min(5, args.steps)} steps |")
+    print(
+        f"\n| engine | steps | seconds | steps/s | mean reward, first {min(5, args.steps)} / last {min(5, args.steps)} steps |"
+    )
     print("|---|---|---|---|---|")
     for engine, (seconds, rewards) in results.items():
         head, tail = rewards[:5], rewards[-5:]
         mean = lambda xs: sum(xs) / len(xs) if xs else float("nan")  # noqa: E731
-        print(f"| {engine} | {len(rewards)} | {seconds:.1f} | {len(rewards) / seconds:.3f} | {mean(head):.3f} / {mean(tail):.3f} |")
+        print(
+            f"| {engine} | {len(rewards)} | {seconds:.1f} | {len(rewards) / seconds:.3f} | {mean(head):.3f} / {mean(tail):.3f} |"
+        )
     print("\nmean reward per step:")
     print("| step | " + " | ".join(results) + " |")
     print("|---|" + "---|" * len(results))
