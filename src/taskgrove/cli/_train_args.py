@@ -89,8 +89,36 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="evaluate after training (default on)",
     )
+    add_report_to_option(parser)
     for flags, dest, kind, help_text in TRAIN_OPTIONS:
         parser.add_argument(*flags, dest=dest, type=kind, default=argparse.SUPPRESS, help=help_text)
+
+
+def add_report_to_option(parser: argparse.ArgumentParser) -> None:
+    """``--report-to tensorboard|wandb|mlflow`` (repeatable or a comma list; default none)."""
+    parser.add_argument(
+        "--report-to",
+        dest="report_to",
+        action="append",
+        default=argparse.SUPPRESS,
+        metavar="TRACKER",
+        help="tensorboard, wandb or mlflow (repeatable or comma list; default none): curves and in-loop evaluations",
+    )
+
+
+def report_to_of(args: argparse.Namespace) -> list[str] | None:
+    """The trackers named by ``--report-to`` (``None`` when not given); unknown names and missing
+    packages are usage errors, before anything is created."""
+    if not hasattr(args, "report_to"):
+        return None
+    from taskgrove.train.trackers import parse_report_to, require
+
+    try:
+        names = parse_report_to(args.report_to)
+    except ValueError as exc:
+        raise ConfigError(f"--report-to: {exc}") from None
+    require(names)
+    return names
 
 
 def one_line_data_errors(handler: Command) -> Command:
@@ -147,6 +175,9 @@ def given(args: argparse.Namespace) -> dict[str, Any]:
     values = {dest: getattr(args, dest) for _, dest, _, _ in TRAIN_OPTIONS if hasattr(args, dest)}
     if hasattr(args, "evaluate"):
         values["evaluate"] = args.evaluate
+    report_to = report_to_of(args)
+    if report_to is not None:
+        values["report_to"] = report_to
     return values
 
 

@@ -53,6 +53,14 @@ def add_cli(subparsers: Any) -> None:
     parser.add_argument(
         "--resume", action="store_true", help="continue this run from its newest checkpoint (give the same options)"
     )
+    parser.add_argument(
+        "--report-to",
+        dest="report_to",
+        action="append",
+        default=argparse.SUPPRESS,
+        metavar="TRACKER",
+        help="tensorboard, wandb or mlflow (repeatable or comma list; default none): the reward/KL curve",
+    )
     for flags, dest, kind, help_text in _RL_OPTIONS:
         parser.add_argument(*flags, dest=dest, type=kind, default=argparse.SUPPRESS, help=help_text)
 
@@ -64,8 +72,14 @@ def _cmd_rl(args: argparse.Namespace) -> int:
     from taskgrove.tasks.builtin import build_registry
     from taskgrove.train.rl import RLConfig, RLInterrupted, train_rl
     from taskgrove.train.taskconfig import merge_task_config, resolve_task_config
+    from taskgrove.train.trackers import parse_report_to, require
 
     values: dict[str, Any] = load_yaml(args.config_file) if args.config_file else {}
+    try:
+        values["report_to"] = parse_report_to(getattr(args, "report_to", None) or values.get("report_to"))
+    except ValueError as exc:
+        raise ConfigError(f"--report-to: {exc}") from None
+    require(values["report_to"])  # a missing package: usage error, before anything is created
     include = list(dict.fromkeys([*(values.pop("include_path", None) or []), *args.include_path]))
     registry = build_registry(include)
     values.update({dest: getattr(args, dest) for _, dest, _, _ in _RL_OPTIONS if hasattr(args, dest)})

@@ -10,10 +10,12 @@ from typing import Any
 from taskgrove.cli._common import EXIT_INTERRUPTED, EXIT_OK, add_task_config_option
 from taskgrove.cli._train_args import (
     TRAIN_OPTIONS,
+    add_report_to_option,
     add_train_options,
     given,
     log_step,
     one_line_data_errors,
+    report_to_of,
     resolve_eval_tasks,
     say,
     task_config_of,
@@ -59,6 +61,7 @@ def add_cli(subparsers: Any) -> None:
         "--include-path", "--include_path", dest="include_path", action="append", default=[], help="task file or folder"
     )
     add_task_config_option(evaluate)
+    add_report_to_option(evaluate)
     for flags, dest, kind, help_text in TRAIN_OPTIONS:
         if (dest.startswith("eval_") and dest != "eval_every") or dest in ("prompt_format", "num_fewshot", "seed"):
             evaluate.add_argument(*flags, dest=dest, type=kind, default=argparse.SUPPRESS, help=help_text)
@@ -262,7 +265,9 @@ def _finished_same(run_dir: Path, config: Any) -> bool:
     saved = ckpt.read_json(run_dir / ckpt.CONFIG_FILE)
     wanted = config.model_dump(mode="json")
     same = all(
-        saved.get(k) == v for k, v in wanted.items() if k not in ("notes", "evaluate") and not k.startswith("eval_")
+        saved.get(k) == v
+        for k, v in wanted.items()
+        if k not in ("notes", "evaluate", "report_to") and not k.startswith("eval_")
     )
     if not same:
         raise ConfigError(f"{run_dir} holds a run with a different config; use another --output-dir or remove it")
@@ -274,6 +279,7 @@ def _cmd_train_eval(args: argparse.Namespace) -> int:
     from taskgrove.train import checkpoint as ckpt
     from taskgrove.train.evaluate import EvalSettings, ModelEntry, compare, write_comparison
 
+    report_to = report_to_of(args) or []
     registry = build_registry(args.include_path)
     entries = []
     for item in args.checkpoints:
@@ -309,5 +315,9 @@ def _cmd_train_eval(args: argparse.Namespace) -> int:
         raise ConfigError("train-eval: name --output (the first checkpoint has no folder)")
     _, md = write_comparison(target, comparison)
     print(f"comparison written to {Path(target) / 'comparison.json'}", file=sys.stderr)
+    if report_to:
+        from taskgrove.train.trackers import log_comparison
+
+        log_comparison(report_to, comparison)
     _report(md)
     return EXIT_OK

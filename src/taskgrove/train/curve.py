@@ -53,7 +53,13 @@ class LoopEvaluator:
     """Evaluates a training run's checkpoints every ``config.eval_every`` steps (main process only)."""
 
     def __init__(
-        self, config: TrainConfig, registry: Any, run_dir: Path, *, say: Callable[[str], None] | None = None
+        self,
+        config: TrainConfig,
+        registry: Any,
+        run_dir: Path,
+        *,
+        say: Callable[[str], None] | None = None,
+        trackers: Any = None,
     ) -> None:
         self.config = config
         self.registry = registry
@@ -61,6 +67,7 @@ class LoopEvaluator:
         self.tasks = curve_tasks(config)
         self.settings = eval_settings(config)
         self.say = say or (lambda message: None)
+        self.trackers = trackers  # train/trackers.py: each point's scores go there too
         self.path = run_dir / CURVE_FILE
         self.data = ckpt.read_json(self.path) if self.path.is_file() else self._fresh()
 
@@ -127,6 +134,8 @@ class LoopEvaluator:
         point = {"step": step, "label": entry.label, "run_dir": shown, "scores": scores}
         self.data["points"] = sorted([*self.data["points"], point], key=lambda p: p["step"])
         ckpt.write_json(self.path, self.data)
+        if self.trackers is not None:
+            self.trackers.log_scores(scores, step)
         summary = ", ".join(
             f"{name.rsplit('/', 1)[-1]} {score['value']:.3f}" if score else f"{name.rsplit('/', 1)[-1]} failed"
             for name, score in scores.items()

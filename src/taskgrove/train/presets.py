@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from taskgrove.errors import ConfigError
 from taskgrove.train.taskconfig import check_targets
+from taskgrove.train.trackers import ReportTo
 
 Method = Literal["full", "lora"]
 Family = Literal["classification", "generation"]
@@ -130,6 +131,7 @@ class TrainConfig(BaseModel):
     eval_limit: int | None = Field(None, gt=0)
     eval_max_tokens: int | None = Field(None, gt=0)
     eval_batch_size: int = Field(16, gt=0)
+    report_to: ReportTo = Field(default_factory=list, description="tensorboard, wandb, mlflow (train/trackers.py)")
     notes: list[str] = Field(default_factory=list, description="how layers were resolved")
 
     @model_validator(mode="after")

@@ -21,7 +21,8 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -34,6 +35,7 @@ from taskgrove.errors import ConfigError, TaskDataError, TaskgroveError
 from taskgrove.train import checkpoint as ckpt
 from taskgrove.train.grpo import Row, update
 from taskgrove.train.policy import PolicyModel, SampledChoice
+from taskgrove.train.trackers import ReportTo
 
 RL_CONFIG_FILE = "rl_config.json"
 RL_RESULT_FILE = "rl_result.json"
@@ -79,6 +81,7 @@ class RLConfig(BaseModel):
     task_config: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-task settings by full task name (train/taskconfig.py)"
     )
+    report_to: ReportTo = Field(default_factory=list, description="tensorboard, wandb, mlflow (train/trackers.py)")
 
     @property
     def run_name(self) -> str:
@@ -161,7 +164,9 @@ def train_rl(
     from taskgrove.train.batches import StopFlag
     from taskgrove.train.data import build_tasks
     from taskgrove.train.sft import load_base
+    from taskgrove.train.trackers import open_trackers, require
 
+    require(config.report_to)  # before anything is created
     torch.manual_seed(config.seed)
     tasks = build_tasks(registry, config.tasks, config, split=config.split)
     for task in tasks.values():
@@ -197,8 +202,9 @@ def train_rl(
         next(stream)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt.write_json(run_dir / RL_CONFIG_FILE, config.model_dump(mode="json"))
+    trackers = open_trackers(config.report_to, run_dir, config.run_name, config.model_dump(mode="json"))
     began = time.perf_counter()
-    with StopFlag() as stop:
+    with StopFlag() as stop, _closing(trackers):
         for step in range(start + 1, config.steps + 1):
             picked = [next(stream) for _ in range(config.scenarios_per_step)]
             t0 = time.perf_counter()
@@ -225,6 +231,8 @@ def train_rl(
                 fh.write(json.dumps(record) + "\n")
             if log is not None and step % config.logging_steps == 0:
                 log(record)
+            if trackers is not None:
+                trackers.log({f"rl/{k}": record[k] for k in ("mean_reward", "kl", "loss", "clipped")}, step)
             if stop.requested or step % config.save_steps == 0 or step == config.steps:
                 state = {"optimizer": optimizer.state_dict(), "curve": result.curve}
                 ckpt.save_checkpoint(
@@ -253,7 +261,9 @@ def _start(run_dir: Path, config: RLConfig, resume: bool, model: Any, optimizer:
     if latest is None:
         raise ConfigError(f"--resume: {run_dir} holds no RL checkpoint to continue")
     saved = ckpt.read_json(run_dir / RL_CONFIG_FILE)
-    changed = sorted(k for k, v in config.model_dump(mode="json").items() if k != "steps" and saved.get(k) != v)
+    changed = sorted(
+        k for k, v in config.model_dump(mode="json").items() if k not in ("steps", "report_to") and saved.get(k) != v
+    )
     if changed:
         raise ConfigError(f"--resume: {run_dir} was trained with other values of {', '.join(changed)}")
     state = ckpt.load_state(latest)
@@ -263,6 +273,15 @@ def _start(run_dir: Path, config: RLConfig, resume: bool, model: Any, optimizer:
     result.curve = list(state.get("curve") or [])
     result.steps = int(state["step"])
     return result.steps
+
+
+@contextmanager
+def _closing(trackers: Any) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if trackers is not None:
+            trackers.close()
 
 
 async def _rollouts(

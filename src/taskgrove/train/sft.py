@@ -53,6 +53,7 @@ class TrainResult:
     losses: list[dict[str, float]] = field(default_factory=list)
     resumed_from: int = 0
     main_process: bool = True
+    processes: int = 1
 
     @property
     def tokens_per_s(self) -> float:
@@ -67,6 +68,7 @@ class TrainResult:
             "seconds": round(self.seconds, 3),
             "tokens_per_s": round(self.tokens_per_s, 2),
             "resumed_from": self.resumed_from,
+            "processes": self.processes,
             "final_loss": self.losses[-1]["loss"] if self.losses else None,
             "losses": self.losses,
         }
@@ -214,6 +216,7 @@ class SFTTrainer:
                 self.accelerator.reduce(torch.tensor(result.tokens, device=self.accelerator.device), "sum")
             )
         result.main_process = self.accelerator.is_main_process
+        result.processes = self.world
         if self.save:
             self._checkpoint(result.steps, result)
         return result
@@ -315,7 +318,9 @@ def train_sft(
     ``<output_dir>/<name>/`` with ``train_config.json`` and ``train_result.json``; with
     ``eval_every``, evaluate checkpoints on the way (``say`` reports it)."""
     from taskgrove.train.data import build_tasks, build_training_data
+    from taskgrove.train.trackers import open_trackers, require
 
+    require(config.report_to)  # before anything is created
     run_dir = Path(config.output_dir) / config.run_name
     resume_from = ckpt.latest_checkpoint(run_dir) if resume else None
     if not resume and ckpt.checkpoints(run_dir):
@@ -342,17 +347,37 @@ def train_sft(
     ckpt.write_json(Path(config.output_dir) / ckpt.CONFIGS_DIR / f"{config.run_name}.json", saved)  # as TreeMark
     model = prepare_model(model, config)
     trainer = SFTTrainer(config, model, tokenizer, data.examples, run_dir, log=log, on_step=on_step)
-    evaluator = None
-    if config.eval_every and trainer.accelerator.is_main_process:
-        from taskgrove.train.curve import LoopEvaluator, attach
+    main = trainer.accelerator.is_main_process
+    trackers = open_trackers(config.report_to, run_dir, config.run_name, saved) if main else None
+    try:
+        if trackers is not None:
+            trainer.log = _tracked(log, trackers)
+        evaluator = None
+        if config.eval_every and main:
+            from taskgrove.train.curve import LoopEvaluator, attach
 
-        evaluator = LoopEvaluator(config, registry, run_dir, say=say)
-        attach(trainer, evaluator)
-    result = trainer.train(resume_from=resume_from)
-    if trainer.accelerator.is_main_process:
-        final = trainer.accelerator.unwrap_model(trainer.model)
-        ckpt.save_weights(final, tokenizer, run_dir, base_model=config.base_model)
-        ckpt.write_json(run_dir / ckpt.RESULT_FILE, result.to_json())
-        if evaluator is not None:
-            evaluator.final(result.steps)
+            evaluator = LoopEvaluator(config, registry, run_dir, say=say, trackers=trackers)
+            attach(trainer, evaluator)
+        result = trainer.train(resume_from=resume_from)
+        if main:
+            final = trainer.accelerator.unwrap_model(trainer.model)
+            ckpt.save_weights(final, tokenizer, run_dir, base_model=config.base_model)
+            ckpt.write_json(run_dir / ckpt.RESULT_FILE, result.to_json())
+            if evaluator is not None:
+                evaluator.final(result.steps)
+    finally:
+        if trackers is not None:
+            trackers.close()
     return result
+
+
+def _tracked(log: LogFn | None, trackers: Any) -> LogFn:
+    """``log`` that also sends the record's loss, learning rate and tokens/s to the trackers."""
+
+    def both(record: dict[str, Any]) -> None:
+        if log is not None:
+            log(record)
+        values = {"train/loss": record["loss"], "train/learning_rate": record["lr"]}
+        trackers.log({**values, "train/tokens_per_s": record["tokens_per_s"]}, record["step"])
+
+    return both
