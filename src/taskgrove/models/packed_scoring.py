@@ -66,7 +66,9 @@ def packed_scores(
     dtype = next(model.parameters()).dtype
     allowed = torch.zeros((length, past + length), dtype=torch.bool, device=device)
     allowed[:, :past] = past_mask[0].bool()
-    positions, keep, targets = [], [], []
+    positions: list[int] = []
+    keep: list[int] = []
+    targets: list[int] = []
     offset = 0
     for row, count in zip(fed, counts, strict=True):
         n = len(row)
