@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from taskgrove.cli._common import EXIT_TASK_FAILED, Command, add_task_config_option, parse_task_config
@@ -195,3 +196,41 @@ def log_step(record: dict[str, Any]) -> None:
         file=sys.stderr,
         flush=True,
     )
+
+
+@dataclass
+class TreeRequest:
+    """What ``train-compare`` and ``transfer`` resolve first: the tree's leaves and their options."""
+
+    registry: Any
+    requests: list[str]
+    names: list[str]
+    evaluated: list[str]
+    everything: list[str]
+    task_config: dict[str, Any]
+    yaml_data: dict[str, Any]
+    cli: dict[str, Any]
+
+
+def resolve_tree_request(args: argparse.Namespace, command: str, what: str) -> TreeRequest:
+    """Registry, requested leaves (at least two), evaluated tasks and task_config of ``command``."""
+    from taskgrove.tasks.builtin import build_registry
+
+    yaml_data, cli = yaml_of(args), given(args)
+    include = list(dict.fromkeys([*yaml_data.pop("include_path", []), *args.include_path]))
+    cli["include_path"] = include
+    registry = build_registry(include)
+    requests = task_type_requests(args) or getattr(args, "tasks", None) or yaml_data.pop("tasks", None)
+    if not requests:
+        raise ConfigError(f"--tasks is required: name a group or a list of {what}")
+    requests = [requests] if isinstance(requests, str) else list(requests)
+    yaml_data.pop("tasks", None)
+    cli.pop("name", None)
+    names = registry.resolve(requests)
+    if len(names) < 2:
+        raise ConfigError(f"{command} needs at least two {what}; {' '.join(requests)} names {len(names)}")
+    resolve_eval_tasks(registry, args, yaml_data, cli, None)
+    evaluated = cli.get("eval_tasks") or names
+    everything = [*names, *(n for n in evaluated if n not in names)]
+    task_config = task_config_of(registry, everything, args, yaml_data.pop("task_config", None))
+    return TreeRequest(registry, requests, names, evaluated, everything, task_config, yaml_data, cli)

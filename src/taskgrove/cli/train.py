@@ -17,6 +17,7 @@ from taskgrove.cli._train_args import (
     one_line_data_errors,
     report_to_of,
     resolve_eval_tasks,
+    resolve_tree_request,
     say,
     task_config_of,
     task_type_requests,
@@ -183,28 +184,13 @@ def _compare_run(config: Any, registry: Any, run_dir: Path) -> None:
 
 
 def _cmd_train_compare(args: argparse.Namespace) -> int:
-    from taskgrove.tasks.builtin import build_registry
     from taskgrove.train import checkpoint as ckpt
     from taskgrove.train.evaluate import ModelEntry, compare, write_comparison
     from taskgrove.train.sft import TrainingInterrupted, train_sft
 
-    yaml_data, cli = yaml_of(args), given(args)
-    include = list(dict.fromkeys([*yaml_data.pop("include_path", []), *args.include_path]))
-    cli["include_path"] = include
-    registry = build_registry(include)
-    requests = task_type_requests(args) or getattr(args, "tasks", None) or yaml_data.pop("tasks", None)
-    if not requests:
-        raise ConfigError("--tasks is required: name a group or a list of tasks")
-    requests = [requests] if isinstance(requests, str) else list(requests)
-    yaml_data.pop("tasks", None)
-    cli.pop("name", None)
-    names = registry.resolve(requests)
-    if len(names) < 2:
-        raise ConfigError(f"train-compare needs at least two tasks; {requests} names {len(names)}")
-    resolve_eval_tasks(registry, args, yaml_data, cli, None)
-    evaluated = cli.get("eval_tasks") or names
-    everything = [*names, *(n for n in evaluated if n not in names)]
-    task_config = task_config_of(registry, everything, args, yaml_data.pop("task_config", None))
+    tree = resolve_tree_request(args, "train-compare", "tasks")
+    registry, requests, names, evaluated = tree.registry, tree.requests, tree.names, tree.evaluated
+    yaml_data, cli, task_config = tree.yaml_data, tree.cli, tree.task_config
     multi = _resolve(registry, requests, yaml_data, {**cli, "task_config": task_config})
     singles = []
     for name in names:  # each single run sees the task_config of its task and of the evaluated tasks

@@ -10,14 +10,10 @@ from typing import Any
 from taskgrove.cli._common import EXIT_INTERRUPTED, EXIT_OK
 from taskgrove.cli._train_args import (
     add_train_options,
-    given,
     log_step,
     one_line_data_errors,
-    resolve_eval_tasks,
+    resolve_tree_request,
     say,
-    task_config_of,
-    task_type_requests,
-    yaml_of,
 )
 from taskgrove.errors import ConfigError
 
@@ -55,26 +51,17 @@ def add_cli(subparsers: Any) -> None:
 
 def resolve_sources(args: argparse.Namespace) -> tuple[Any, list[Any], list[str]]:
     """(registry, one resolved single-task config per leaf, target leaves), as ``train-compare`` resolves them."""
-    from taskgrove.tasks.builtin import build_registry
     from taskgrove.train.presets import resolve_train_config
 
-    yaml_data, cli = yaml_of(args), given(args)
-    include = list(dict.fromkeys([*yaml_data.pop("include_path", []), *args.include_path]))
-    cli["include_path"] = include
-    registry = build_registry(include)
-    requests = task_type_requests(args) or getattr(args, "tasks", None) or yaml_data.pop("tasks", None)
-    if not requests:
-        raise ConfigError("--tasks is required: name a group of the tree or a list of tasks")
-    requests = [requests] if isinstance(requests, str) else list(requests)
-    yaml_data.pop("tasks", None)
-    cli.pop("name", None)
-    names = registry.resolve(requests)
-    if len(names) < 2:
-        raise ConfigError(f"transfer needs at least two leaves; {' '.join(requests)} names {len(names)}")
-    resolve_eval_tasks(registry, args, yaml_data, cli, None)
-    evaluated = cli.get("eval_tasks") or names
-    everything = [*names, *(n for n in evaluated if n not in names)]
-    task_config = task_config_of(registry, everything, args, yaml_data.pop("task_config", None))
+    tree = resolve_tree_request(args, "transfer", "leaves")
+    registry, requests, names, evaluated, everything = (
+        tree.registry,
+        tree.requests,
+        tree.names,
+        tree.evaluated,
+        tree.everything,
+    )
+    yaml_data, cli, task_config = tree.yaml_data, tree.cli, tree.task_config
     tasks = {name: registry.create(name) for name in names}
     multi = resolve_train_config(tasks, requests=requests, yaml_data=yaml_data, cli={**cli, "task_config": task_config})
     if multi.method != "lora":
