@@ -53,6 +53,8 @@ def summary_lines(root: Path) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    if isinstance(status.get("seconds"), (int, float)) and status["seconds"] > 0:
+        total_seconds = float(status["seconds"])  # the run's wall time: tasks may overlap (whole-run scheduling)
     if total_seconds > 0:
         rate = f"{total_samples / total_seconds:.1f} samples/s"
         if total_tokens:
