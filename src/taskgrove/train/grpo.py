@@ -87,8 +87,10 @@ def update(model: Any, optimizer: Any, rows: list[Row], pad_id: int, config: Any
     chunks = [rows[i : i + config.micro_batch_size] for i in range(0, len(rows), config.micro_batch_size)]
     total = sum(len(c) for _, c, _ in rows)
     use_ref = config.kl_coef > 0
+    # The sampling policy is the current one: its log-probs are the first update's own (detached),
+    # as TRL's GRPOTrainer takes them, which saves a forward pass over the batch.
+    old: list[Any] = [None] * len(chunks)
     with torch.no_grad():
-        old = [token_logprobs(model, chunk, pad_id)[0] for chunk in chunks]
         ref: list[Any] = [None] * len(chunks)
         if use_ref:
             if not hasattr(model, "disable_adapter"):
@@ -98,8 +100,11 @@ def update(model: Any, optimizer: Any, rows: list[Row], pad_id: int, config: Any
     params = [p for p in model.parameters() if p.requires_grad]
     for _ in range(config.updates_per_step):
         loss_sum = kl_sum = clipped_sum = 0.0
-        for chunk, old_lp, ref_lp in zip(chunks, old, ref, strict=True):
+        for index, (chunk, ref_lp) in enumerate(zip(chunks, ref, strict=True)):
             new, mask, advantages = token_logprobs(model, chunk, pad_id)
+            if old[index] is None:
+                old[index] = new.detach()
+            old_lp = old[index]
             loss, kl, clipped = grpo_terms(
                 new, old_lp, ref_lp, mask, advantages, clip=config.clip_epsilon, kl_coef=config.kl_coef
             )
