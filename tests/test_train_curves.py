@@ -11,6 +11,7 @@ import pytest
 
 from scripted import ScriptedModel
 from taskgrove.config import build_config
+from taskgrove.errors import ConfigError
 from taskgrove.report.curve_svg import curve_charts, curves_section
 from taskgrove.report.curves import find_curve_files, load_curve
 from taskgrove.report.svg import heatmap
@@ -205,7 +206,8 @@ def test_improvement_over_base_is_a_paired_difference_with_interval(output: Path
         assert delta is not None and delta["n_paired"] == 4
         assert delta["diff"] == pytest.approx(diff)
         assert delta["ci_low"] <= delta["diff"] <= delta["ci_high"]
-    assert paired_deltas(base, output / "missing", TASKS) == dict.fromkeys(TASKS)
+    with pytest.raises(ConfigError, match="not a directory"):
+        paired_deltas(base, output / "missing", TASKS)  # an evaluation that left no run is an error
 
     comparison = json.loads((output / RUN / "comparison.json").read_text())
     for model in comparison["models"]:

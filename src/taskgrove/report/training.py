@@ -223,3 +223,12 @@ def comparison_from_runs(runs: list[Run]) -> TrainingComparison:
     models.sort(key=lambda m: KINDS.index(m.kind))
     metrics = sorted({t.primary_metric for run in runs for t in run.tasks.values() if t.primary_metric})
     return TrainingComparison(tasks, models, "Labelled runs", " / ".join(metrics) or None)
+
+
+def delta_cell(delta: dict[str, Any] | None, mark: str = " *") -> str:
+    """``+0.350 [+0.25, +0.45] *`` (``mark`` when p < 0.05), or ``-`` when there is nothing to compare."""
+    if not delta or not isinstance(delta.get("diff"), (int, float)) or math.isnan(delta["diff"]):
+        return "-"
+    low, high = delta.get("ci_low"), delta.get("ci_high")
+    interval = f" [{low:+.2f}, {high:+.2f}]" if isinstance(low, (int, float)) and isinstance(high, (int, float)) else ""
+    return f"{delta['diff']:+.3f}{interval}{mark if delta.get('significant') else ''}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from taskgrove.report.training import FILE_NAME, TrainingComparison
+from taskgrove.report.training import FILE_NAME, TrainingComparison, delta_cell
 
 TRAIN_CONFIG = "train_config.json"
 
@@ -64,8 +64,7 @@ def comparison_text(comparison: TrainingComparison) -> str:
             delta = comparison.delta(model, task)
             paired = model.vs_base.get(task)
             if paired is not None:  # the paired difference on the same items, with its interval
-                text += f" {paired['diff']:+.3f} [{paired['ci_low']:+.2f}, {paired['ci_high']:+.2f}]"
-                text += "!" if paired.get("significant") else ""
+                text += " " + delta_cell(paired, mark="!")
             elif delta is not None and model is not comparison.base:
                 text += f" {delta:+.3f}"
             cells.append(text + (" *" if task in model.trained_on else ""))

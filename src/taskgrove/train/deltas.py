@@ -8,7 +8,6 @@ both runs, a 95% paired-bootstrap interval of the mean difference, and McNemar's
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,6 @@ def paired_deltas(base_run: Path, other_run: Path, tasks: list[str]) -> dict[str
     from taskgrove.report.collect import load_run
     from taskgrove.report.compare import compare_runs
 
-    if not (base_run.is_dir() and other_run.is_dir()):
-        return dict.fromkeys(tasks)
     comparison = compare_runs(load_run(base_run), load_run(other_run))
     by_task = {t.task: t for t in comparison.tasks}
     deltas: dict[str, dict[str, Any] | None] = {}
@@ -39,12 +36,3 @@ def paired_deltas(base_run: Path, other_run: Path, tasks: list[str]) -> dict[str
             "field": found.field,
         }
     return deltas
-
-
-def delta_cell(delta: dict[str, Any] | None) -> str:
-    """``+0.350 [+0.25, +0.45] *`` (``*`` when p < 0.05), or ``-`` when there is nothing to compare."""
-    if not delta or not isinstance(delta.get("diff"), (int, float)) or math.isnan(delta["diff"]):
-        return "-"
-    low, high = delta.get("ci_low"), delta.get("ci_high")
-    interval = f" [{low:+.2f}, {high:+.2f}]" if isinstance(low, (int, float)) and isinstance(high, (int, float)) else ""
-    return f"{delta['diff']:+.3f}{interval}{' *' if delta.get('significant') else ''}"

@@ -258,7 +258,7 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
 
 def _improvement_lines(comparison: dict[str, Any]) -> list[str]:
     """The table of paired differences against the base model (empty without a base model)."""
-    from taskgrove.train.deltas import delta_cell
+    from taskgrove.report.training import delta_cell
 
     trained = [m for m in comparison["models"] if "vs_base" in m]
     if not trained:
