@@ -288,3 +288,16 @@ def test_real_subtree_registers_and_a_real_task_runs(tmp_path: Path) -> None:
     assert result.outcomes[name].samples == 5
     assert metric(result, name, "accuracy") == pytest.approx(gold.count("True") / 5)
     assert model.calls[0]["messages"][0]["content"].startswith("If you follow these instructions")
+
+
+def test_an_unfetched_bigbench_names_the_fetch_command(tmp_path: Path) -> None:
+    """A BIG-bench name when nothing is fetched: one line saying how to fetch it, not "not supported"."""
+    from taskgrove.errors import UnknownTaskError
+
+    for root in (tmp_path / "absent", tmp_path):
+        registry = new_registry()
+        assert register(registry, root) == []
+        with pytest.raises(UnknownTaskError, match="BIG-bench is not fetched into .*fetch_bigbench.py"):
+            registry.resolve(["bigbench/mathematics/arithmetic/1_digit_multiplication"])
+        with pytest.raises(UnknownTaskError, match="not supported"):  # other families keep the usual message
+            registry.resolve(["nonesuch/task"])

@@ -16,9 +16,12 @@ class ConfigError(TaskgroveError):
 class UnknownTaskError(ConfigError):
     """A requested task name matches nothing in the tree."""
 
-    def __init__(self, name: str, suggestions: list[str]) -> None:
+    def __init__(self, name: str, suggestions: list[str], why: str | None = None) -> None:
         self.name = name
         self.suggestions = suggestions
+        if why:  # the family the name belongs to is known but absent here (data not fetched)
+            super().__init__(f"Task '{name}' not available: {why}")
+            return
         hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
         super().__init__(f"Task '{name}' not supported.{hint} Run `taskgrove tasks` to list the tree.")
 

@@ -88,10 +88,19 @@ class TaskRegistry:
         self._entries: dict[str, TaskEntry] = {}
         self._spec_loader = spec_loader
         self._groups: set[str] = set()  # every inner node, so adding a leaf costs O(depth), not O(size)
+        self._absent: dict[str, str] = {}  # group prefix -> why its tasks are missing here
         for entry in entries:
             self.add(entry)
 
     # --- registration ---------------------------------------------------------------------------
+    def mark_absent(self, group: str, why: str) -> None:
+        """Say why the tasks under ``group`` are missing (an unknown name there gets ``why``)."""
+        self._absent[group] = why
+
+    def _unknown(self, request: str) -> UnknownTaskError:
+        group = request.split("/", 1)[0]
+        return UnknownTaskError(request, self.suggest(request), self._absent.get(group))
+
     def add(self, entry: TaskEntry, *, replace: bool = True) -> None:
         """Add one leaf. A later registration of the same name replaces the earlier one."""
         _check_name(entry.name)
@@ -212,7 +221,7 @@ class TaskRegistry:
         if any(c in request for c in "*?["):
             matches = [n for n in names if fnmatch.fnmatchcase(n, request)]
             if not matches:
-                raise UnknownTaskError(request, self.suggest(request))
+                raise self._unknown(request)
             return matches
         if request in self._entries:
             return [request]
@@ -231,7 +240,7 @@ class TaskRegistry:
         if candidates:
             target = candidates[0]
             return [target] if target in self._entries else [n for n in names if n.startswith(target + "/")]
-        raise UnknownTaskError(request, self.suggest(request))
+        raise self._unknown(request)
 
     def suggest(self, request: str, n: int = 3) -> list[str]:
         """The closest known names (full names, aliases and groups)."""

@@ -99,6 +99,9 @@ PRIMARY_METRICS = {"exact_str_match": "exact_match", "bleu": "bleu", "rouge": "r
 ROUGE_METRICS = ("rouge1", "rouge2", "rougeLsum")
 
 
+FETCH_HINT = "`python scripts/fetch_bigbench.py` (all tasks) or `... --tasks NAME ...`, from the bigbench sdist on PyPI"
+
+
 class BigBenchIndexMissing(UserWarning):
     """The BIG-bench folder exists but has no task index, so its tasks are not in the tree."""
 
@@ -168,10 +171,12 @@ def register(registry: TaskRegistry, root: str | Path | None = None) -> list[str
     from taskgrove.tasks.sources import default_bigbench_root, read_bigbench_index
 
     base = Path(root).expanduser() if root is not None else default_bigbench_root()
-    if not base.is_dir():
+    if not base.is_dir() or next(base.glob("*/task.json"), None) is None:
+        registry.mark_absent("bigbench", f"BIG-bench is not fetched into {base}: run {FETCH_HINT}")
         return []
     infos = read_bigbench_index(base)
     if infos is None:
+        registry.mark_absent("bigbench", f"the BIG-bench folder {base} has no task index: run `{INDEX_HINT} {base}`")
         warnings.warn(
             f"BIG-bench tasks in {base} are not in the task tree: the folder has no task index. "
             f"Build it once with `{INDEX_HINT} {base}` (scripts/fetch_bigbench.py also builds it after fetching).",
