@@ -3,6 +3,7 @@ the transfer mixture, the report's heatmap and node view, and usage errors that 
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -221,3 +222,21 @@ def test_mixture_transfer_multipliers_are_recorded_in_the_config(tmp_path):
     (tmp_path / "transfer.json").unlink()  # a resumed run keeps the multipliers it started with
     again = resolve_train_config(tasks, saved={k: saved[k] for k in ("mixture", "mixture_multipliers", "output_dir")})
     assert again.mixture_multipliers == config.mixture_multipliers
+
+
+def test_a_finished_run_is_reused_whatever_it_reported_to_and_refused_with_another_config(tmp_path: Path) -> None:
+    """One check for train-compare and transfer: trackers and evaluation settings do not make a run differ."""
+    from taskgrove.errors import ConfigError
+    from taskgrove.train import checkpoint as ckpt
+    from taskgrove.train.presets import TrainConfig
+
+    config = TrainConfig(tasks=["trainfix/similar/a"], lora_rank=8)
+    run_dir = tmp_path / "single_a_LoRA_8"
+    assert not ckpt.finished_same(run_dir, config)  # nothing there yet
+    run_dir.mkdir()
+    saved = {**config.model_dump(mode="json"), "report_to": ["tensorboard"], "eval_limit": 7}
+    ckpt.write_json(run_dir / ckpt.CONFIG_FILE, saved)
+    ckpt.write_json(run_dir / ckpt.RESULT_FILE, {"steps": 3, "total_steps": 3})
+    assert ckpt.finished_same(run_dir, config)
+    with pytest.raises(ConfigError, match="different config \\(lora_rank\\)"):
+        ckpt.finished_same(run_dir, config.model_copy(update={"lora_rank": 16}))

@@ -209,7 +209,7 @@ def _cmd_train_compare(args: argparse.Namespace) -> int:
     try:
         for config in [*singles, multi]:
             run_dir = Path(config.output_dir) / config.run_name
-            if _finished_same(run_dir, config):
+            if ckpt.finished_same(run_dir, config):
                 print(f"{config.run_name}: already trained with this config, reusing {run_dir}", file=sys.stderr)
                 entries.append(ModelEntry.from_run(run_dir))
                 continue
@@ -239,25 +239,6 @@ def _cmd_train_compare(args: argparse.Namespace) -> int:
         print(f"comparison written to {target / 'comparison.json'}", file=sys.stderr)
         _report(md)
     return EXIT_OK
-
-
-def _finished_same(run_dir: Path, config: Any) -> bool:
-    """Whether ``run_dir`` holds a finished run of exactly ``config`` (so it need not train again)."""
-    from taskgrove.train import checkpoint as ckpt
-
-    if not (run_dir / ckpt.RESULT_FILE).is_file() or not (run_dir / ckpt.CONFIG_FILE).is_file():
-        return False
-    result = ckpt.read_json(run_dir / ckpt.RESULT_FILE)
-    saved = ckpt.read_json(run_dir / ckpt.CONFIG_FILE)
-    wanted = config.model_dump(mode="json")
-    same = all(
-        saved.get(k) == v
-        for k, v in wanted.items()
-        if k not in ("notes", "evaluate", "report_to") and not k.startswith("eval_")
-    )
-    if not same:
-        raise ConfigError(f"{run_dir} holds a run with a different config; use another --output-dir or remove it")
-    return result.get("steps") == result.get("total_steps")
 
 
 def _cmd_train_eval(args: argparse.Namespace) -> int:

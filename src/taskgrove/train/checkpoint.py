@@ -138,3 +138,26 @@ def restore_rng(state: dict[str, Any]) -> None:
         random.setstate(rng["python"])
     if "torch" in rng:
         torch.set_rng_state(rng["torch"])
+
+
+def finished_same(run_dir: Path, config: Any) -> bool:
+    """Whether ``run_dir`` holds a finished run of exactly ``config`` (a TrainConfig; evaluation and
+    tracker settings aside), so it need not train again.
+
+    A run there with another config raises :class:`ConfigError` (it is not ours to overwrite).
+    """
+    if not (run_dir / RESULT_FILE).is_file() or not (run_dir / CONFIG_FILE).is_file():
+        return False
+    result = read_json(run_dir / RESULT_FILE)
+    saved = read_json(run_dir / CONFIG_FILE)
+    differ = [
+        k
+        for k, v in config.model_dump(mode="json").items()
+        if k not in ("notes", "evaluate", "report_to") and not k.startswith("eval_") and saved.get(k) != v
+    ]
+    if differ:
+        raise ConfigError(
+            f"{run_dir} holds a run with a different config ({', '.join(differ[:4])}); "
+            "use another --output-dir or remove it"
+        )
+    return bool(result.get("steps") == result.get("total_steps"))

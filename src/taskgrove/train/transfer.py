@@ -22,29 +22,6 @@ from taskgrove.train.presets import TrainConfig
 Say = Callable[[str], None]
 
 
-def finished_same(run_dir: Path, config: TrainConfig) -> bool:
-    """Whether ``run_dir`` holds a finished run of exactly ``config`` (evaluation settings aside).
-
-    A run there with another config raises :class:`ConfigError` (it is not ours to overwrite).
-    """
-    if not (run_dir / ckpt.RESULT_FILE).is_file() or not (run_dir / ckpt.CONFIG_FILE).is_file():
-        return False
-    result = ckpt.read_json(run_dir / ckpt.RESULT_FILE)
-    saved = ckpt.read_json(run_dir / ckpt.CONFIG_FILE)
-    wanted = config.model_dump(mode="json")
-    differ = [
-        k
-        for k, v in wanted.items()
-        if k not in ("notes", "evaluate") and not k.startswith("eval_") and saved.get(k) != v
-    ]
-    if differ:
-        raise ConfigError(
-            f"{run_dir} holds a run with a different config ({', '.join(differ[:4])}); "
-            "use another --output-dir or remove it"
-        )
-    return result.get("steps") == result.get("total_steps")
-
-
 def train_sources(
     configs: Sequence[TrainConfig], registry: Any, *, say: Say, log: Callable[[dict[str, Any]], None]
 ) -> list[ModelEntry]:
@@ -56,7 +33,7 @@ def train_sources(
         if config.method != "lora":
             raise ConfigError(f"transfer trains LoRA adapters; {config.label} is not LoRA (use --config-index 1-5)")
         run_dir = Path(config.output_dir) / config.run_name
-        if finished_same(run_dir, config):
+        if ckpt.finished_same(run_dir, config):
             say(f"{config.run_name}: already trained with this config, reusing {run_dir}")
         else:
             say(f"training {config.run_name} ({config.label}) on {config.tasks[0]}")
