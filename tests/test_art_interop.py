@@ -162,7 +162,9 @@ def test_an_art_rollout_runs_through_taskgrove_run_and_resumes(tmp_path: Path) -
     assert resumed.returncode == 0, resumed.stderr
     task_dir = tmp_path / "results" / "r" / "examples" / "art_capitals"
     lines = [json.loads(line) for line in (task_dir / "samples.jsonl").read_text().splitlines()]
-    assert [r["id"] for r in lines] == ["germany", "egypt", "france", "italy"]  # resume ran only the rest
+    ids = [r["id"] for r in lines]  # samples are stored as they complete: order within a run may vary
+    assert set(ids[:2]) == {"germany", "egypt"} and set(ids[2:]) == {"france", "italy"}  # resume ran only the rest
+    lines.sort(key=lambda r: r["index"])
     assert {r["id"]: r["reward"] for r in lines} == {"germany": 0.0, "egypt": 1.0, "france": 1.0, "italy": 1.0}
     assert all(r["usage"] == {"prompt_tokens": 40, "completion_tokens": 2} for r in lines)  # SDK choices counted
     stored = lines[0]["outputs"][0]["messages"][-1]
