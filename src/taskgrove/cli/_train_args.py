@@ -211,6 +211,25 @@ class TreeRequest:
     yaml_data: dict[str, Any]
     cli: dict[str, Any]
 
+    def configs(self) -> tuple[Any, list[Any]]:
+        """(the multi-task config, one single-task config per leaf): ``train-compare``'s configs, which
+        ``transfer`` shares so that either command reuses the other's runs. Each single run sees the
+        task_config of its task and of the evaluated tasks."""
+        from taskgrove.train.presets import resolve_train_config
+
+        tasks = {name: self.registry.create(name) for name in self.names}
+        multi = resolve_train_config(
+            tasks, requests=self.requests, yaml_data=self.yaml_data, cli={**self.cli, "task_config": self.task_config}
+        )
+        singles = []
+        for name in self.names:
+            own = {k: v for k, v in self.task_config.items() if k == name or k in self.evaluated}
+            layer = {**self.cli, "family": multi.family, "eval_tasks": self.evaluated, "task_config": own}
+            singles.append(
+                resolve_train_config({name: tasks[name]}, requests=[name], yaml_data=self.yaml_data, cli=layer)
+            )
+        return multi, singles
+
 
 def resolve_tree_request(args: argparse.Namespace, command: str, what: str) -> TreeRequest:
     """Registry, requested leaves (at least two), evaluated tasks and task_config of ``command``."""

@@ -189,20 +189,8 @@ def _cmd_train_compare(args: argparse.Namespace) -> int:
     from taskgrove.train.sft import TrainingInterrupted, train_sft
 
     tree = resolve_tree_request(args, "train-compare", "tasks")
-    registry, requests, names, evaluated = tree.registry, tree.requests, tree.names, tree.evaluated
-    yaml_data, cli, task_config = tree.yaml_data, tree.cli, tree.task_config
-    multi = _resolve(registry, requests, yaml_data, {**cli, "task_config": task_config})
-    singles = []
-    for name in names:  # each single run sees the task_config of its task and of the evaluated tasks
-        own = {k: v for k, v in task_config.items() if k == name or k in evaluated}
-        singles.append(
-            _resolve(
-                registry,
-                [name],
-                yaml_data,
-                {**cli, "family": multi.family, "eval_tasks": evaluated, "task_config": own},
-            )
-        )
+    registry, names = tree.registry, tree.names
+    multi, singles = tree.configs()
     if args.merge and multi.method != "lora":
         raise ConfigError(f"--merge {args.merge} merges LoRA adapters; {multi.label} is not LoRA")
     entries = [ModelEntry("base", "base", None, multi.base_model)]

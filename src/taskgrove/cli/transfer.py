@@ -51,27 +51,11 @@ def add_cli(subparsers: Any) -> None:
 
 def resolve_sources(args: argparse.Namespace) -> tuple[Any, list[Any], list[str]]:
     """(registry, one resolved single-task config per leaf, target leaves), as ``train-compare`` resolves them."""
-    from taskgrove.train.presets import resolve_train_config
-
     tree = resolve_tree_request(args, "transfer", "leaves")
-    registry, requests, names, evaluated, everything = (
-        tree.registry,
-        tree.requests,
-        tree.names,
-        tree.evaluated,
-        tree.everything,
-    )
-    yaml_data, cli, task_config = tree.yaml_data, tree.cli, tree.task_config
-    tasks = {name: registry.create(name) for name in names}
-    multi = resolve_train_config(tasks, requests=requests, yaml_data=yaml_data, cli={**cli, "task_config": task_config})
+    multi, singles = tree.configs()
     if multi.method != "lora":
         raise ConfigError(f"transfer trains LoRA adapters; {multi.label} is not LoRA (use --config-index 1-5)")
-    singles = []
-    for name in names:  # exactly train-compare's single-task configs, so either reuses the other's runs
-        own = {k: v for k, v in task_config.items() if k == name or k in evaluated}
-        layer = {**cli, "family": multi.family, "eval_tasks": evaluated, "task_config": own}
-        singles.append(resolve_train_config({name: tasks[name]}, requests=[name], yaml_data=yaml_data, cli=layer))
-    return registry, singles, everything
+    return tree.registry, singles, tree.everything
 
 
 def run_transfer_command(args: argparse.Namespace) -> int:
