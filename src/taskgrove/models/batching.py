@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -113,8 +112,7 @@ class DynamicBatcher(Generic[P, R]):
         self.stats = BatchStats()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"taskgrove-{name}")
         self._state: _LoopState | None = None
-        self._order = itertools.count()
-        self._submitted = 0
+        self._submitted = 0  # requests ever submitted: each one's arrival order, and a sign of new work
         self._closed = False
 
     async def submit(self, key: Hashable, payload: P, *, rows: int = 1, length: int = 0) -> R:
@@ -123,7 +121,7 @@ class DynamicBatcher(Generic[P, R]):
             raise ModelError(f"{self.name}: the model is closed", model=self.name)
         state = self._loop_state()
         future: asyncio.Future[R] = state.loop.create_future()
-        item = _Pending(key, payload, rows, length, next(self._order), state.loop.time(), future)
+        item = _Pending(key, payload, rows, length, self._submitted, state.loop.time(), future)
         state.pending.append(item)
         self._submitted += 1
         state.wakeup.set()

@@ -180,8 +180,8 @@ class Executor(SchedulingMixin, SafetyMixin):
         if whole_run is None:  # a py: factory's model (usually cheap to build) tells once built
             try:
                 whole_run = bool(getattr(self._get_model(), "schedules_whole_run", False))
-            except Exception:
-                whole_run = False  # each task that needs the model reports why it did not load
+            except Exception:  # kept in _model_error: each task that needs the model reports it
+                whole_run = False
         self._whole_run = whole_run
         try:
             await self._schedule_tasks()

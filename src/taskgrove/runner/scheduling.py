@@ -22,6 +22,7 @@ Mixed into :class:`taskgrove.runner.executor.Executor` (which provides ``_run_ta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +67,8 @@ class SchedulingMixin:
     progress: Progress | None
     _aliases: dict[str, str]
     _whole_run = False
-    _window: asyncio.Semaphore | None = None
+    _window: asyncio.Semaphore | None = None  # set for a whole run only
+    fast_rescoring: bool
 
     if TYPE_CHECKING:  # provided by the executor and SafetyMixin (later in its bases)
 
@@ -137,12 +139,12 @@ class SchedulingMixin:
         max_failed = self.config.max_failed_samples(total + outcome.skipped_samples, settings)
         bar = self.progress.task(name, total)
         pending = iter(jobs)
-        rescore = task.rescore if self.config.mode == "evaluate" and getattr(self, "fast_rescoring", True) else None
+        rescore = task.rescore if self.config.mode == "evaluate" and self.fast_rescoring else None
         failures: list[dict[str, Any]] = []
         completed: list[dict[str, Any]] = []
         stopping = False
         usage = outcome.usage
-        window = self._window if self._whole_run else None
+        window = self._window
         workers: list[asyncio.Task[None]] = []
 
         async def worker(writer: Any) -> None:
@@ -150,11 +152,8 @@ class SchedulingMixin:
             for job in pending:
                 if stopping:
                     return
-                if window is None:
+                async with window or contextlib.nullcontext():
                     record = await complete(task, job, rescore)
-                else:
-                    async with window:
-                        record = await complete(task, job, rescore)
                 self._finish_record(name, record)
                 writer.append(record)
                 for key, value in record["usage"].items():
