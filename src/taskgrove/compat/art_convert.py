@@ -13,6 +13,7 @@ metadata, and its ART-only metrics and logs (in ``metadata["art_group_metrics"|"
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -40,6 +41,7 @@ class ArtRolloutError(RuntimeError):
         self.traceback = traceback
 
 
+@functools.cache
 def import_art() -> ModuleType:
     """Import openpipe-art (``art``), or fail with how to install it. Use it instead of ``import art``.
 
