@@ -225,4 +225,4 @@ def test_improvement_over_base_is_a_paired_difference_with_interval(output: Path
     low, high = deltas["treemark/similar/sst2"]["ci_low"], deltas["treemark/similar/sst2"]["ci_high"]  # type: ignore[index]
     assert f"-0.750 [{low:+.2f}, {high:+.2f}]" in comparison_text(parsed)
     html = improvement_table(parsed)
-    assert f"{RUN} − base" in html and f"-0.750 <small>[{low:+.2f}, {high:+.2f}]</small>" in html
+    assert f"{RUN} − base" in html and f"-0.750 [{low:+.2f}, {high:+.2f}]" in html

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from taskgrove.report.training import TrainingComparison
+from taskgrove.report.training import TrainingComparison, delta_cell
 
 
 def improvement_table(comparison: TrainingComparison) -> str:
@@ -18,13 +18,9 @@ def improvement_table(comparison: TrainingComparison) -> str:
         cells = []
         for model in trained:
             delta = model.vs_base.get(task)
-            if delta is None:
-                cells.append('<td class="muted">–</td>')
-                continue
-            mark = " <strong>*</strong>" if delta.get("significant") else ""
-            cells.append(
-                f"<td>{delta['diff']:+.3f} <small>[{delta['ci_low']:+.2f}, {delta['ci_high']:+.2f}]</small>{mark}</td>"
-            )
+            text = escape(delta_cell(delta, mark=""))
+            mark = " <strong>*</strong>" if delta and delta.get("significant") else ""
+            cells.append(f'<td class="muted">{text}</td>' if delta is None else f"<td>{text}{mark}</td>")
         rows.append(f"<tr><th>{escape(task)}</th>{''.join(cells)}</tr>")
     return (
         '<h3>Improvement over the base model</h3><p class="muted">Mean paired difference on the same items '

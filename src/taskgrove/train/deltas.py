@@ -22,10 +22,10 @@ def paired_deltas(base_run: Path, other_run: Path, tasks: list[str]) -> dict[str
     deltas: dict[str, dict[str, Any] | None] = {}
     for task in tasks:
         found = by_task.get(task)
-        paired = found.paired if found is not None else None
-        if found is None or paired is None:
+        if found is None or found.paired is None:
             deltas[task] = None
             continue
+        paired = found.paired
         deltas[task] = {
             "diff": paired.diff,
             "ci_low": paired.ci_low,

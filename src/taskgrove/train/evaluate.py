@@ -205,7 +205,7 @@ def compare(
 
         for model in models:
             if model is not base:
-                model["vs_base"] = paired_deltas(Path(str(base["run_dir"])), Path(str(model["run_dir"])), list(tasks))
+                model["vs_base"] = paired_deltas(Path(base["run_dir"]), Path(model["run_dir"]), list(tasks))
     return {"tasks": list(tasks), "models": models, "settings": dict(settings.__dict__)}
 
 
