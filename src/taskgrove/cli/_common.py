@@ -166,3 +166,15 @@ def print_summary(root: Any) -> None:
     from taskgrove.runs.summary import summary_lines
 
     print("\n".join(summary_lines(root)))
+
+
+def add_report_to_option(parser: argparse.ArgumentParser, what: str = "curves and in-loop evaluations") -> None:
+    """``--report-to tensorboard|wandb|mlflow`` (repeatable or a comma list; default none) for ``what``."""
+    parser.add_argument(
+        "--report-to",
+        dest="report_to",
+        action="append",
+        default=argparse.SUPPRESS,
+        metavar="TRACKER",
+        help=f"tensorboard, wandb or mlflow (repeatable or comma list; default none): {what}",
+    )

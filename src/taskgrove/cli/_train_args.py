@@ -7,7 +7,13 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from taskgrove.cli._common import EXIT_TASK_FAILED, Command, add_task_config_option, parse_task_config
+from taskgrove.cli._common import (
+    EXIT_TASK_FAILED,
+    Command,
+    add_report_to_option,
+    add_task_config_option,
+    parse_task_config,
+)
 from taskgrove.errors import ConfigError, TaskDataError
 
 # (flags, dest, type, help) of the options shared by train and train-compare; dest = TrainConfig field
@@ -93,18 +99,6 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     add_report_to_option(parser)
     for flags, dest, kind, help_text in TRAIN_OPTIONS:
         parser.add_argument(*flags, dest=dest, type=kind, default=argparse.SUPPRESS, help=help_text)
-
-
-def add_report_to_option(parser: argparse.ArgumentParser) -> None:
-    """``--report-to tensorboard|wandb|mlflow`` (repeatable or a comma list; default none)."""
-    parser.add_argument(
-        "--report-to",
-        dest="report_to",
-        action="append",
-        default=argparse.SUPPRESS,
-        metavar="TRACKER",
-        help="tensorboard, wandb or mlflow (repeatable or comma list; default none): curves and in-loop evaluations",
-    )
 
 
 def report_to_of(args: argparse.Namespace) -> list[str] | None:

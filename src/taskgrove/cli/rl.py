@@ -6,7 +6,14 @@ import argparse
 import sys
 from typing import Any
 
-from taskgrove.cli._common import EXIT_INTERRUPTED, EXIT_OK, EXIT_TASK_FAILED, add_task_config_option, parse_task_config
+from taskgrove.cli._common import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TASK_FAILED,
+    add_report_to_option,
+    add_task_config_option,
+    parse_task_config,
+)
 from taskgrove.errors import ConfigError, TaskDataError
 
 _RL_OPTIONS: list[tuple[tuple[str, ...], str, Any, str]] = [
@@ -53,14 +60,7 @@ def add_cli(subparsers: Any) -> None:
     parser.add_argument(
         "--resume", action="store_true", help="continue this run from its newest checkpoint (give the same options)"
     )
-    parser.add_argument(
-        "--report-to",
-        dest="report_to",
-        action="append",
-        default=argparse.SUPPRESS,
-        metavar="TRACKER",
-        help="tensorboard, wandb or mlflow (repeatable or comma list; default none): the reward/KL curve",
-    )
+    add_report_to_option(parser, "the reward/KL curve")
     for flags, dest, kind, help_text in _RL_OPTIONS:
         parser.add_argument(*flags, dest=dest, type=kind, default=argparse.SUPPRESS, help=help_text)
 

@@ -7,10 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from taskgrove.cli._common import EXIT_INTERRUPTED, EXIT_OK, add_task_config_option
+from taskgrove.cli._common import EXIT_INTERRUPTED, EXIT_OK, add_report_to_option, add_task_config_option
 from taskgrove.cli._train_args import (
     TRAIN_OPTIONS,
-    add_report_to_option,
     add_train_options,
     given,
     log_step,
