@@ -231,12 +231,13 @@ def test_mixture_errors() -> None:
 
 
 def test_batch_plan_covers_every_example_and_groups_lengths() -> None:
-    from taskgrove.train.batches import plan_batches, step_batches, steps_per_epoch
+    from taskgrove.train.batches import EpochOrder, plan_batches, steps_per_epoch
     from taskgrove.train.presets import TrainConfig
 
     lengths = [(i * 37) % 200 + 10 for i in range(100)]
     batches = plan_batches(lengths, 8, seed=0, epoch=0, group_by_length=True)
     assert sorted(i for b in batches for i in b) == list(range(100))
+    assert [len(b) for b in batches] == [8] * 12 + [4]  # the short batch last: the order cuts into whole batches
     spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches)
     random_spread = sum(
         max(lengths[i] for i in b) - min(lengths[i] for i in b)
@@ -245,10 +246,33 @@ def test_batch_plan_covers_every_example_and_groups_lengths() -> None:
     assert spread < random_spread / 3
     config = TrainConfig(batch_size=8, gradient_accumulation_steps=2)
     assert steps_per_epoch(100, config) == 7
-    seen = [i for step in range(7) for b in step_batches(step, lengths, config) for i in b]
-    assert sorted(seen) == list(range(100))
-    two = [sorted(i for b in step_batches(0, lengths, config, rank=r, world=2) for i in b) for r in (0, 1)]
-    assert not set(two[0]) & set(two[1])
+    order = EpochOrder(lengths, config)
+    first = list(order)
+    assert [first[i : i + 8] for i in range(0, 100, 8)] == batches and len(order) == 100
+    order.set_epoch(1)
+    second = list(order)
+    assert sorted(second) == list(range(100)) and second != first
+    order.set_epoch(0)
+    assert list(order) == first  # a pure function of seed and epoch: a resumed run sees the same order
+
+
+@pytest.mark.parametrize(
+    ("batch", "micro", "expected"), [(32, None, 8), (12, None, 6), (7, None, 7), (9, None, 3), (8, 2, 2)]
+)
+def test_micro_batches_divide_the_batch(batch: int, micro: int | None, expected: int) -> None:
+    from taskgrove.train.batches import micro_batch_size
+    from taskgrove.train.presets import TrainConfig
+
+    assert micro_batch_size(TrainConfig(batch_size=batch, micro_batch_size=micro)) == expected
+
+
+def test_micro_batch_that_does_not_divide_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from taskgrove.train.presets import TrainConfig
+
+    with pytest.raises(ValidationError, match="micro_batch_size 3 does not divide batch_size 8"):
+        TrainConfig(batch_size=8, micro_batch_size=3)
 
 
 # --- the CLI ----------------------------------------------------------------------------------------

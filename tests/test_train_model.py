@@ -157,6 +157,33 @@ def test_sft_resume_matches_an_uninterrupted_run(registry, tmp_path) -> None:
     assert [r["loss"] for r in resumed.losses] == pytest.approx([r["loss"] for r in straight.losses], rel=1e-4)
 
 
+def test_packing_trains_and_keeps_packed_examples_apart(registry, local_model, tmp_path) -> None:
+    """TRL's packed rows (position ids, no padding) score each example as if it were alone: the
+    attention of the CPU model (sdpa) does not cross example boundaries."""
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    from taskgrove.train.sft import train_sft
+
+    model, tokenizer = local_model.hf_model, local_model.tokenizer
+    texts = ["The cat sat on the mat and looked around.", "Quarterly revenue rose twelve percent."]
+    ids = [tokenizer(t)["input_ids"] for t in texts]
+    with torch.no_grad():
+        alone = sum(
+            float(model(input_ids=torch.tensor([x]), labels=torch.tensor([x])).loss) * (len(x) - 1) for x in ids
+        ) / sum(len(x) - 1 for x in ids)
+        packed = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id, padding_free=True)(
+            [{"input_ids": x} for x in ids]
+        )
+        together = model(
+            input_ids=packed["input_ids"], position_ids=packed["position_ids"], labels=packed["labels"], use_cache=False
+        ).loss
+    assert float(together) == pytest.approx(alone, abs=1e-4)
+
+    result = train_sft(_config(tmp_path, ["trainfix/similar/parity"], packing=True, max_steps=2), registry)
+    assert result.steps == 2 and [r["step"] for r in result.losses] == [1, 2]
+    assert json.loads((result.run_dir / "train_config.json").read_text())["packing"] is True
+
+
 def test_full_fine_tuning_runs_and_saves_loadable_weights(registry, tmp_path) -> None:
     from taskgrove.train.checkpoint import load_weights
     from taskgrove.train.sft import load_base, train_sft

@@ -31,7 +31,7 @@ TRAIN_OPTIONS: list[tuple[tuple[str, ...], str, Any, str]] = [
         ("--micro-batch-size",),
         "micro_batch_size",
         int,
-        "examples per forward pass (memory only; default min(batch, 8))",
+        "examples per forward pass, a divisor of --batch-size (memory only; default the largest up to 8)",
     ),
     (
         ("--grad-accum", "--gradient-accumulation-steps"),
@@ -65,6 +65,13 @@ TRAIN_OPTIONS: list[tuple[tuple[str, ...], str, Any, str]] = [
     (("--eval-batch-size",), "eval_batch_size", int, "sequences per generation batch in evaluation"),
 ]
 
+# (flag, dest, help) of the on/off options (each also takes --no-...); dest = TrainConfig field
+SWITCHES: list[tuple[str, str, str]] = [
+    ("--evaluate", "evaluate", "evaluate after training (default on)"),
+    ("--packing", "packing", "pack several examples into each sequence, as TRL packs (default off)"),
+    ("--gradient-checkpointing", "gradient_checkpointing", "recompute activations to save memory (default off)"),
+]
+
 
 def add_train_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -90,12 +97,10 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
         metavar="TREE",
         help="tasks, groups or globs evaluated every --eval-every steps (default: the trained tasks)",
     )
-    parser.add_argument(
-        "--evaluate",
-        action=argparse.BooleanOptionalAction,
-        default=argparse.SUPPRESS,
-        help="evaluate after training (default on)",
-    )
+    for flag, dest, help_text in SWITCHES:
+        parser.add_argument(
+            flag, dest=dest, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text
+        )
     add_report_to_option(parser)
     for flags, dest, kind, help_text in TRAIN_OPTIONS:
         parser.add_argument(*flags, dest=dest, type=kind, default=argparse.SUPPRESS, help=help_text)
@@ -168,8 +173,7 @@ def say(message: str) -> None:
 def given(args: argparse.Namespace) -> dict[str, Any]:
     """Training options the user gave on the command line."""
     values = {dest: getattr(args, dest) for _, dest, _, _ in TRAIN_OPTIONS if hasattr(args, dest)}
-    if hasattr(args, "evaluate"):
-        values["evaluate"] = args.evaluate
+    values.update({dest: getattr(args, dest) for _, dest, _ in SWITCHES if hasattr(args, dest)})
     report_to = report_to_of(args)
     if report_to is not None:
         values["report_to"] = report_to

@@ -1,5 +1,6 @@
-"""The data order of SFT (seeded, length-grouped batches; a pure function of seed and step, so a
-resumed run sees the same batches) and the Ctrl-C flag of the training loops."""
+"""The data order of SFT (seeded, length-grouped batches; a pure function of seed and epoch, so a
+resumed run sees the same batches), the sampler that hands it to the HF/TRL trainer, and the
+Ctrl-C flag of the training loops."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import random
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from taskgrove.train.presets import TrainConfig
@@ -17,7 +18,9 @@ def plan_batches(
     lengths: Sequence[int], batch_size: int, *, seed: int, epoch: int, group_by_length: bool
 ) -> list[list[int]]:
     """Example indices of each batch of one epoch: a seeded shuffle; with length grouping, each
-    window of 16 batches is sorted by length and the batches are shuffled again."""
+    window of 16 batches is sorted by length and the full batches are shuffled again. A short
+    batch (the remainder) always comes last, so the epoch cut into ``batch_size`` pieces gives
+    these batches exactly."""
     rng = random.Random(f"{seed}:{epoch}")
     order = list(range(len(lengths)))
     rng.shuffle(order)
@@ -30,7 +33,10 @@ def plan_batches(
         ]
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     if group_by_length:
+        short = batches.pop() if batches and len(batches[-1]) < batch_size else None
         rng.shuffle(batches)
+        if short is not None:
+            batches.append(short)
     return batches
 
 
@@ -46,20 +52,42 @@ def total_steps(num_examples: int, config: TrainConfig, world: int = 1) -> int:
     return max(1, math.ceil(config.num_epochs * steps_per_epoch(num_examples, config, world)))
 
 
-def step_batches(
-    step: int, lengths: Sequence[int], config: TrainConfig, *, rank: int = 0, world: int = 1
-) -> list[list[int]]:
-    """The batches this process runs at optimizer step ``step`` (0-based), deterministic for resume."""
-    per_epoch = steps_per_epoch(len(lengths), config, world)
-    epoch, within = divmod(step, per_epoch)
-    batches = plan_batches(
-        lengths, config.batch_size, seed=config.seed, epoch=epoch, group_by_length=config.group_by_length
-    )
-    span = config.gradient_accumulation_steps * world
-    mine = batches[within * span : (within + 1) * span][rank::world]
-    if not mine:  # a short last step: every process must still join the gradient all-reduce
-        mine = [batches[rank % len(batches)]]
-    return mine
+class EpochOrder:
+    """The trainer's sampler: each epoch's :func:`plan_batches`, flattened (example indices).
+
+    The HF ``Trainer`` cuts it into micro-batches of a size that divides ``batch_size`` and sums
+    the gradients of a step's micro-batches, so every optimizer step sees whole planned batches.
+    ``set_epoch`` (called by the trainer, also on resume) selects the epoch's order.
+    """
+
+    def __init__(self, lengths: Sequence[int], config: TrainConfig) -> None:
+        self.lengths = list(lengths)
+        self.batch_size = config.batch_size
+        self.seed = config.seed
+        self.group_by_length = config.group_by_length
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def batches(self) -> list[list[int]]:
+        return plan_batches(
+            self.lengths, self.batch_size, seed=self.seed, epoch=self.epoch, group_by_length=self.group_by_length
+        )
+
+    def __iter__(self) -> Iterator[int]:
+        return (i for batch in self.batches() for i in batch)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+
+def micro_batch_size(config: TrainConfig) -> int:
+    """Examples per forward pass: ``micro_batch_size``, else the largest divisor of
+    ``batch_size`` up to 8 (a divisor, so micro-batches never straddle two batches)."""
+    if config.micro_batch_size is not None:
+        return config.micro_batch_size
+    return max(d for d in range(1, min(config.batch_size, 8) + 1) if config.batch_size % d == 0)
 
 
 class StopFlag:

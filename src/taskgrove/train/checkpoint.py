@@ -2,8 +2,9 @@
 
 ``<output_dir>/<name>/`` holds the final model (a PEFT adapter or full weights, plus the
 tokenizer), ``train_config.json``, ``train_result.json`` and ``log.jsonl``; intermediate
-``checkpoint-<step>/`` dirs hold the same weights plus ``training_state.pt`` (optimizer,
-scheduler, RNG states, step), so ``--resume`` continues exactly where a run stopped.
+``checkpoint-<step>/`` dirs hold the same weights plus the resumable state, so ``--resume``
+continues exactly where a run stopped: SFT's are the HF trainer's (``trainer_state.json``,
+optimizer, scheduler, RNG states), RL's are ours (``training_state.pt``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from taskgrove.errors import ConfigError
 CONFIG_FILE = "train_config.json"
 RESULT_FILE = "train_result.json"
 STATE_FILE = "training_state.pt"
+TRAINER_STATE_FILE = "trainer_state.json"  # the HF trainer writes it last: its checkpoint is complete
 LOG_FILE = "log.jsonl"
 CONFIGS_DIR = "configs"  # <output dir>/configs/<name>.json, as TreeMark saves its configurations
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -44,7 +46,7 @@ def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
     if run_dir.is_dir():
         for child in run_dir.iterdir():
             match = _CHECKPOINT.match(child.name)
-            if match and (child / STATE_FILE).is_file():
+            if match and ((child / STATE_FILE).is_file() or (child / TRAINER_STATE_FILE).is_file()):
                 found.append((int(match.group(1)), child))
     return sorted(found)
 
@@ -52,6 +54,27 @@ def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
 def latest_checkpoint(run_dir: Path) -> Path | None:
     found = checkpoints(run_dir)
     return found[-1][1] if found else None
+
+
+def trainer_step(checkpoint: Path) -> int:
+    """The optimizer step an HF trainer checkpoint was saved at."""
+    return int(read_json(checkpoint / TRAINER_STATE_FILE)["global_step"])
+
+
+def trainer_tokens(checkpoint: Path) -> int:
+    """The (non-padding) tokens trained on up to an HF trainer checkpoint."""
+    return int(read_json(checkpoint / TRAINER_STATE_FILE).get("num_input_tokens_seen") or 0)
+
+
+def truncate_log(run_dir: Path, step: int) -> None:
+    """Drop ``log.jsonl`` records after ``step`` (a run resumed there logs those steps again)."""
+    path = run_dir / LOG_FILE
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines() if line and json.loads(line)["step"] <= step]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def find_run_dir(resume: str, output_dir: str) -> Path:

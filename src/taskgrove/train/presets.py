@@ -92,7 +92,9 @@ class TrainConfig(BaseModel):
     target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"])
     learning_rate: float = Field(1e-5, gt=0)
     batch_size: int = Field(32, gt=0, description="examples per batch (per process)")
-    micro_batch_size: int | None = Field(None, gt=0, description="split each batch into chunks this size (memory)")
+    micro_batch_size: int | None = Field(
+        None, gt=0, description="examples per forward pass, a divisor of batch_size (memory only)"
+    )
     gradient_accumulation_steps: int = Field(4, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     num_epochs: float = Field(1.0, gt=0)
@@ -102,6 +104,8 @@ class TrainConfig(BaseModel):
     max_grad_norm: float | None = Field(1.0, gt=0)
     max_seq_length: int = Field(1024, gt=8)
     group_by_length: bool = True
+    packing: bool = Field(False, description="pack examples into max_seq_length sequences (TRL's packing)")
+    gradient_checkpointing: bool = Field(False, description="recompute activations in the backward pass (memory)")
     seed: int = 0
     include_path: list[str] = Field(default_factory=list, description="task files or folders added to the tree")
     base_model: str = Field("default", description="'default' (embedded SmolLM2), a model dir, .gguf file or hub id")
@@ -136,8 +140,8 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
-        if self.micro_batch_size is not None and self.micro_batch_size > self.batch_size:
-            raise ValueError(f"micro_batch_size {self.micro_batch_size} exceeds batch_size {self.batch_size}")
+        if self.micro_batch_size is not None and self.batch_size % self.micro_batch_size:
+            raise ValueError(f"micro_batch_size {self.micro_batch_size} does not divide batch_size {self.batch_size}")
         return self
 
     @property

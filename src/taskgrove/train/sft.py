@@ -1,11 +1,13 @@
-"""Supervised fine-tuning (full or LoRA) on tokenised task examples: a plain, resumable loop.
+"""Supervised fine-tuning (full or LoRA) on tokenised task examples, through TRL's ``SFTTrainer``.
 
 One optimizer step consumes ``gradient_accumulation_steps`` batches of ``batch_size`` examples
 per process; each batch runs in micro-batches of ``micro_batch_size`` (memory only: the
-gradient is the same). The loss is the mean cross-entropy over every answer token of the step.
-Batches are grouped by length (less padding) and left-padded, so logits are computed only for
-the answer positions. Under ``accelerate launch`` each process takes its share of every step's
-batches and gradients are averaged across processes.
+gradient is the same). The loss is the mean cross-entropy over every answer token of the step
+(TRL's completion-only loss). Batches are seeded and grouped by length
+(:class:`~taskgrove.train.batches.EpochOrder`). Under ``torchrun``/``accelerate launch`` each
+process takes its share of every step's batches and gradients are averaged across processes.
+train/sft_engine.py adapts TRL's trainer; ``bench/bench_train.py`` measures it against TRL
+alone and a plain loop.
 
 Ctrl-C (SIGINT) finishes the current optimizer step, saves a checkpoint and raises
 :class:`TrainingInterrupted`; a second Ctrl-C stops at once.
@@ -16,19 +18,20 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from taskgrove.errors import TaskgroveError
 from taskgrove.train import checkpoint as ckpt
-from taskgrove.train.batches import StopFlag, step_batches, total_steps
-from taskgrove.train.examples import TrainExample, answer_loss, collate
+from taskgrove.train.batches import StopFlag, total_steps
+from taskgrove.train.examples import TrainExample
 from taskgrove.train.presets import TrainConfig
 
 LogFn = Callable[[dict[str, Any]], None]
-DEFAULT_MICRO_BATCH = 8
 
 
 class TrainingInterrupted(TaskgroveError):
@@ -100,7 +103,8 @@ def prepare_model(model: Any, config: TrainConfig) -> Any:
             bias="none",
             task_type="CAUSAL_LM",
         )
-        model = get_peft_model(model, lora)
+        with _quiet_deprecation():
+            model = get_peft_model(model, lora)
     else:
         for parameter in model.parameters():
             parameter.requires_grad_(True)
@@ -108,34 +112,12 @@ def prepare_model(model: Any, config: TrainConfig) -> Any:
     return model
 
 
-def make_optimizer(model: Any, config: TrainConfig, total_steps: int) -> tuple[Any, Any]:
-    """AdamW (no weight decay on biases and norms, as the HF Trainer does) and the LR schedule."""
-    import torch
-    from transformers import get_scheduler
-
-    decay: list[Any] = []
-    no_decay: list[Any] = []
-    for name, parameter in model.named_parameters():
-        if parameter.requires_grad:
-            (no_decay if parameter.ndim < 2 or "norm" in name.lower() or name.endswith(".bias") else decay).append(
-                parameter
-            )
-    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=config.learning_rate)
-    scheduler = get_scheduler(
-        config.lr_scheduler,
-        optimizer,
-        num_warmup_steps=int(config.warmup_ratio * total_steps),
-        num_training_steps=total_steps,
-    )
-    return optimizer, scheduler
-
-
-# --- the loop -----------------------------------------------------------------------------------
-
-
 class SFTTrainer:
-    """Runs the optimisation of one run directory; see the module docstring."""
+    """Trains one run directory (TRL's ``SFTTrainer`` underneath); see the module docstring.
+
+    ``on_step(step)`` runs after every optimizer step (evaluation in the loop hooks in there);
+    ``log(record)`` gets each logged step's record, which also goes to ``log.jsonl``.
+    """
 
     def __init__(
         self,
@@ -149,151 +131,107 @@ class SFTTrainer:
         on_step: Callable[[int], None] | None = None,
         save: bool = True,
     ) -> None:
-        from accelerate import Accelerator
+        from taskgrove.train import sft_engine
 
         self.config = config
         self.tokenizer = tokenizer
         self.examples = examples
-        self.lengths = [len(e) for e in examples]
         self.run_dir = run_dir
         self.log = log or (lambda record: None)
         self.on_step = on_step
         self.save = save
-        self.accelerator = Accelerator(cpu=_no_gpu())
+        self.hooks = sft_engine.StepHooks(self._after_step, self._stop_requested, self._record, save_last=save)
+        self._stop: StopFlag | None = None
+        with _quiet_datasets(), _quiet_deprecation():
+            self.engine = sft_engine.OrderedSFTTrainer(
+                model=model,
+                args=sft_engine.trl_config(config, run_dir, save=save, use_cpu=_no_gpu()),
+                train_dataset=sft_engine.to_dataset(examples),
+                processing_class=tokenizer,
+                callbacks=[self.hooks],
+                run_config=config,
+            )
+        from transformers import PrinterCallback
+
+        self.engine.remove_callback(PrinterCallback)  # our log line (``log``) replaces its dicts
+        self.accelerator = self.engine.accelerator
         self.world = self.accelerator.num_processes
         self.rank = self.accelerator.process_index
-        self.total = total_steps(len(examples), config, self.world)
-        optimizer, scheduler = make_optimizer(model, config, self.total)
-        self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
-        self.scheduler = scheduler
-        self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
-        self.micro = config.micro_batch_size or min(config.batch_size, DEFAULT_MICRO_BATCH)
+        self.total = total_steps(len(examples), config, self.world)  # the trainer's own count once it starts
+
+    @property
+    def model(self) -> Any:
+        """The model being trained (unwrapped)."""
+        return self.engine.model
 
     def train(self, *, resume_from: Path | None = None) -> TrainResult:
-        """Train to ``total`` steps (from a checkpoint when given); save checkpoints as configured."""
-        start = 0
-        if resume_from is not None:
-            start = self._restore(resume_from)
-        result = TrainResult(self.run_dir, start, self.total, len(self.examples), 0, 0.0, resumed_from=start)
-        if resume_from is not None:
-            state_log = ckpt.load_state(resume_from).get("losses") or []
-            result.losses = list(state_log)
-        window_loss, window_tokens, window_count, window_began = 0.0, 0, 0, time.perf_counter()
-        began = time.perf_counter()
-        with StopFlag() as stop:
-            for step in range(start, self.total):
-                loss_sum, answer_tokens, tokens = self._step(step)
-                result.steps = step + 1
-                result.tokens += tokens
-                window_loss += loss_sum
-                window_tokens += answer_tokens
-                window_count += tokens
-                done = step + 1
-                if done % self.config.logging_steps == 0 or done == self.total:
-                    now = time.perf_counter()
-                    record = {
-                        "step": done,
-                        "loss": round(window_loss / max(window_tokens, 1), 5),
-                        "lr": self.scheduler.get_last_lr()[0],
-                        "tokens_per_s": round(window_count / max(now - window_began, 1e-9), 1),
-                    }
-                    result.losses.append(record)
-                    self._log(record)
-                    window_loss, window_tokens, window_count, window_began = 0.0, 0, 0, now
-                if self.on_step is not None:
-                    self.on_step(done)
-                if stop.requested:
-                    result.seconds = time.perf_counter() - began
-                    self._checkpoint(done, result)
-                    raise TrainingInterrupted(self.run_dir, done)
-                if self.save and self.config.save_steps and done % self.config.save_steps == 0 and done < self.total:
-                    self._checkpoint(done, result)
-        result.seconds = time.perf_counter() - began
-        if self.world > 1:  # tokens of every process
-            import torch
+        """Train to the last step (from a checkpoint when given); save checkpoints as configured."""
+        from taskgrove.train.sft_engine import record_of
 
-            result.tokens = int(
-                self.accelerator.reduce(torch.tensor(result.tokens, device=self.accelerator.device), "sum")
-            )
-        result.main_process = self.accelerator.is_main_process
-        result.processes = self.world
-        if self.save:
-            self._checkpoint(result.steps, result)
+        start = ckpt.trainer_step(resume_from) if resume_from is not None else 0
+        if resume_from is not None and self.save:
+            ckpt.truncate_log(self.run_dir, start)  # records past the checkpoint are logged again
+        tokens_before = ckpt.trainer_tokens(resume_from) if resume_from is not None else 0
+        began = time.perf_counter()
+        with StopFlag() as stop, _quiet_deprecation():
+            self._stop = stop
+            try:
+                self.engine.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
+            finally:
+                self._stop = None
+        state = self.engine.state
+        result = TrainResult(
+            self.run_dir,
+            state.global_step,
+            state.max_steps,
+            len(self.examples),
+            int(state.num_input_tokens_seen) - tokens_before,
+            time.perf_counter() - began,
+            losses=[record_of(e) for e in state.log_history if "loss" in e and "step" in e],
+            resumed_from=start,
+            main_process=self.accelerator.is_main_process,
+            processes=self.world,
+        )
+        if self.hooks.stopped_at is not None:
+            raise TrainingInterrupted(self.run_dir, self.hooks.stopped_at)
         return result
 
-    def _step(self, step: int) -> tuple[float, int, int]:
-        """One optimizer step; returns (summed answer loss, answer tokens, tokens processed)."""
-        import torch
+    def _after_step(self, step: int, total: int) -> None:
+        self.total = total
+        if self.on_step is not None:
+            self.on_step(step)
 
-        batches = step_batches(step, self.lengths, self.config, rank=self.rank, world=self.world)
-        chunks = [
-            [self.examples[i] for i in batch[j : j + self.micro]]
-            for batch in batches
-            for j in range(0, len(batch), self.micro)
-        ]
-        denominator = sum(e.answer_len for chunk in chunks for e in chunk)
-        loss_total, tokens = 0.0, 0
-        device = self.accelerator.device
-        for index, chunk in enumerate(chunks):
-            batch = collate(chunk, self.pad_id)
-            batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-            last = index == len(chunks) - 1
-            context = self.accelerator.no_sync(self.model) if not last and self.world > 1 else _nullcontext()
-            with context:
-                loss, _ = answer_loss(self.model, batch)
-                self.accelerator.backward(loss / max(denominator, 1))
-            loss_total += float(loss.detach())
-            tokens += sum(len(e) for e in chunk)
-        if self.config.max_grad_norm is not None:
-            self.accelerator.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
-        self.optimizer.step()
-        self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        return loss_total, denominator, tokens
+    def _stop_requested(self) -> bool:
+        return self._stop is not None and self._stop.requested
 
-    def _log(self, record: dict[str, Any]) -> None:
-        if self.accelerator.is_main_process:
-            if self.save:
-                self.run_dir.mkdir(parents=True, exist_ok=True)
-                with open(self.run_dir / ckpt.LOG_FILE, "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(record) + "\n")
-            self.log(record)
-
-    def _checkpoint(self, step: int, result: TrainResult) -> None:
-        self.accelerator.wait_for_everyone()
-        if not self.accelerator.is_main_process:
-            return
-        state = {
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "losses": result.losses,
-        }
-        model = self.accelerator.unwrap_model(self.model)
-        ckpt.save_checkpoint(
-            self.run_dir,
-            step,
-            model,
-            self.tokenizer,
-            state,
-            base_model=self.config.base_model,
-            keep=self.config.save_total_limit,
-        )
-
-    def _restore(self, checkpoint: Path) -> int:
-        state = ckpt.load_state(checkpoint)
-        ckpt.load_weights(self.accelerator.unwrap_model(self.model), checkpoint)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        ckpt.restore_rng(state)
-        return int(state["step"])
+    def _record(self, record: dict[str, Any]) -> None:
+        if self.save:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.run_dir / ckpt.LOG_FILE, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+        self.log(record)
 
 
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
+@contextmanager
+def _quiet_datasets() -> Iterator[None]:
+    """No ``datasets`` progress bars while TRL prepares the (already tokenised) examples."""
+    import datasets
 
-    def __exit__(self, *exc: object) -> None:
-        return None
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
+
+
+@contextmanager
+def _quiet_deprecation() -> Iterator[None]:
+    """PEFT and TRL ask the model with a name transformers 5 deprecated; nothing a user can act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
 
 
 def _no_gpu() -> bool:
