@@ -261,6 +261,13 @@ def train_sft(
     require(config.report_to)  # before anything is created
     run_dir = Path(config.output_dir) / config.run_name
     resume_from = ckpt.latest_checkpoint(run_dir) if resume else None
+    if resume_from is not None and not (resume_from / ckpt.TRAINER_STATE_FILE).is_file():
+        from taskgrove.errors import ConfigError
+
+        raise ConfigError(
+            f"{resume_from} was written by taskgrove's earlier SFT loop; SFT now runs on TRL's trainer, "
+            "which cannot continue it: start a new run (another --name or --output-dir)"
+        )
     if not resume and ckpt.checkpoints(run_dir):
         from taskgrove.errors import ConfigError
 
