@@ -296,3 +296,12 @@ def test_registry_fixture_tasks_resolve() -> None:
     registry = new_registry()
     registry.add_path(FIXTURES / "tasks.py")
     assert registry.resolve(["trainfix/similar"]) == ["trainfix/similar/animal", "trainfix/similar/parity"]
+
+
+def test_switches_reach_the_training_config() -> None:
+    from taskgrove.cli import build_parser
+    from taskgrove.cli._train_args import given
+
+    args = build_parser().parse_args(["train", "--tasks", "x", "--packing", "--no-gradient-checkpointing"])
+    assert given(args) == {"packing": True, "gradient_checkpointing": False}
+    assert "packing" not in given(build_parser().parse_args(["train", "--tasks", "x"]))
