@@ -20,7 +20,7 @@ import orjson
 
 from taskgrove.errors import ConfigError
 from taskgrove.report.collect import Score, load_run
-from taskgrove.report.groups import group_names, members_of, run_groups
+from taskgrove.report.groups import distinct_groups, run_groups
 
 CURVE_FILE = "eval_curve.json"
 
@@ -87,14 +87,6 @@ def curves_of_comparison(file: Path) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def _distinct_groups(tasks: list[str]) -> list[str]:
-    """The tree's groups of ``tasks``; of groups with the same members only the deepest is kept."""
-    by_members: dict[tuple[str, ...], str] = {}
-    for group in group_names(tasks):
-        by_members[tuple(members_of(group, tasks))] = group  # parents come first: the child wins
-    return [g for g in group_names(tasks) if g in by_members.values()]
-
-
 def _point_dir(source: Path, entry: Any) -> Path | None:
     if not isinstance(entry, str) or not entry:
         return None
@@ -114,7 +106,7 @@ def load_curve(path: str | Path, *, n_resamples: int = 1000) -> Curve:
     if not isinstance(points, list) or not isinstance(tasks, list):
         raise ConfigError(f"{file}: expected {{'tasks': [...], 'points': [...]}}")
     points = sorted(points, key=lambda p: int(p["step"]))
-    groups = _distinct_groups(tasks)
+    groups = distinct_groups(tasks)
     curve = Curve(
         run=str(data.get("run") or file.parent.name),
         steps=[int(p["step"]) for p in points],

@@ -85,6 +85,19 @@ def members_of(group: str, task_names: Iterable[str]) -> list[str]:
     return sorted(name for name in task_names if name.startswith(prefix))
 
 
+def distinct_groups(task_names: Iterable[str], *, min_members: int = 1) -> list[str]:
+    """The tree's groups of ``task_names`` with at least ``min_members`` tasks; of groups with
+    the same members only the deepest is kept (parents come first, so the child wins)."""
+    tasks = list(task_names)
+    by_members: dict[tuple[str, ...], str] = {}
+    for group in group_names(tasks):
+        members = tuple(members_of(group, tasks))
+        if len(members) >= min_members:
+            by_members[members] = group
+    kept = set(by_members.values())
+    return [group for group in group_names(tasks) if group in kept]
+
+
 def score_group(
     group: str,
     members: Sequence[Member],

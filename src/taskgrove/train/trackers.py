@@ -88,7 +88,7 @@ def score_scalars(scores: Mapping[str, Mapping[str, Any] | None]) -> dict[str, f
     """``eval/<task>`` for every scored task and ``eval_group/<group>`` (the mean of its tasks) for
     every group of the tree with two or more tasks, all of them scored (the deepest of groups with
     the same tasks)."""
-    from taskgrove.report.groups import ALL, group_names, members_of
+    from taskgrove.report.groups import ALL, distinct_groups, members_of
 
     values = {
         task: float(score["value"])
@@ -97,12 +97,8 @@ def score_scalars(scores: Mapping[str, Mapping[str, Any] | None]) -> dict[str, f
     }
     out = {f"eval/{task}": value for task, value in values.items()}
     tasks = list(scores)
-    by_members: dict[tuple[str, ...], str] = {}
-    for group in group_names(tasks):
-        members = tuple(members_of(group, tasks))
-        if len(members) >= 2:
-            by_members[members] = group  # parents come first: the deepest group wins
-    for members, group in by_members.items():
+    for group in distinct_groups(tasks, min_members=2):
+        members = members_of(group, tasks)
         if all(m in values for m in members):
             label = "all" if group == ALL else group
             out[f"eval_group/{label}"] = sum(values[m] for m in members) / len(members)
