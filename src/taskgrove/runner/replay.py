@@ -6,6 +6,7 @@ from typing import Any
 
 from taskgrove.core import Choice, Message
 from taskgrove.errors import TaskgroveError
+from taskgrove.runs.records import stored_conversation
 
 
 class ReplayMismatch(TaskgroveError):
@@ -27,16 +28,12 @@ class ReplayModel:
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> ReplayModel:
         """The replay of a stored sample record (see :mod:`taskgrove.runs.records`)."""
-        base = record.get("input") or []
         replies: list[tuple[list[Message], int, Choice]] = []
         for output in record.get("outputs") or ():
-            stored = output["messages"]
-            conversation = list(stored) if output.get("full") else [*base, *stored]
-            for position, message in enumerate(conversation):
-                if "choice" in message:
-                    choice = Choice.from_record(message)
-                    conversation[position] = choice
-                    replies.append((conversation, position, choice))
+            conversation = stored_conversation(record, output)
+            replies.extend(
+                (conversation, position, m) for position, m in enumerate(conversation) if isinstance(m, Choice)
+            )
         return cls(replies)
 
     def __len__(self) -> int:

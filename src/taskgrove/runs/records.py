@@ -140,21 +140,26 @@ def _describe(error: BaseException) -> dict[str, Any]:
     return described
 
 
+def stored_conversation(record: dict[str, Any], output: dict[str, Any]) -> list[Any]:
+    """One stored output's whole conversation: the record's input first (unless the output holds
+    it in full), the model's replies rebuilt as :class:`Choice` (logprobs kept)."""
+    messages = output["messages"] if output.get("full") else [*(record.get("input") or []), *output["messages"]]
+    return [Choice.from_record(m) if "choice" in m else dict(m) for m in messages]
+
+
 def group_from_record(record: dict[str, Any]) -> TrajectoryGroup:
     """The trajectories stored in a sample record, rebuilt (replies as :class:`Choice`, logprobs kept).
 
     Rollout errors are not rebuilt; a failed sample gives an empty group.
     """
-    trajectories = []
-    for output in record.get("outputs") or []:
-        messages = output["messages"] if output.get("full") else [*record.get("input", []), *output["messages"]]
-        trajectories.append(
-            Trajectory(
-                [Choice.from_record(m) if "choice" in m else dict(m) for m in messages],
-                reward=output.get("reward", 0.0),
-                metrics=dict(output.get("metrics") or {}),
-                metadata=dict(output.get("metadata") or {}),
-                logs=list(output.get("logs") or []),
-            )
+    trajectories = [
+        Trajectory(
+            stored_conversation(record, output),
+            reward=output.get("reward", 0.0),
+            metrics=dict(output.get("metrics") or {}),
+            metadata=dict(output.get("metadata") or {}),
+            logs=list(output.get("logs") or []),
         )
+        for output in record.get("outputs") or []
+    ]
     return TrajectoryGroup(trajectories, metadata=dict(record.get("group_metadata") or {}))
