@@ -186,9 +186,13 @@ class RunConfig(_Strict):
             raise ValueError("File name is required for evaluation mode (--file_name RUN_DIR_OR_FILE)")
         return self
 
+    def own_overrides(self, task_name: str, alias: str | None = None) -> TaskOverrides | None:
+        """The task's own ``task_config`` entry (by full name, else by the name it was asked by)."""
+        return self.task_config.get(task_name) or (self.task_config.get(alias) if alias else None)
+
     def for_task(self, task_name: str, alias: str | None = None) -> TaskOverrides:
         """The effective settings of one task: its overrides on top of the run's values."""
-        own = self.task_config.get(task_name) or (self.task_config.get(alias) if alias else None)
+        own = self.own_overrides(task_name, alias)
         merged = {key: getattr(self, key) for key in TaskOverrides.model_fields if key != "options"}
         if own is not None:
             # a None (as config.yaml stores every unset key) inherits the run value, as on the first run

@@ -116,8 +116,7 @@ class SchedulingMixin:
         """How many of a task's samples run at once: its window, or all of them for a whole run
         (unless ``task_config`` gives this task its own ``concurrency``)."""
         if self._whole_run:
-            alias = self._aliases.get(name)
-            own = self.config.task_config.get(name) or (self.config.task_config.get(alias) if alias else None)
+            own = self.config.own_overrides(name, self._aliases.get(name))
             if own is None or own.concurrency is None:
                 return min(total, WHOLE_RUN_WINDOW)
         return min(settings.concurrency or 1, total)
