@@ -11,6 +11,9 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -198,6 +201,15 @@ def _adapter_base(adapter_dir: Path) -> str:
     return str(base)
 
 
+@contextmanager
+def quiet_peft_deprecation() -> Iterator[None]:
+    """PEFT and TRL ask the model ``is_gradient_checkpointing``, a name transformers 5 deprecated
+    (a FutureWarning on every adapter): nothing a user can act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
 def _apply_adapter(model: Any, adapter_dir: Path) -> tuple[Any, str]:
     if not (adapter_dir / "adapter_config.json").is_file():
         raise ModelError(f"{adapter_dir} is not a PEFT adapter directory (no adapter_config.json)")
@@ -206,7 +218,8 @@ def _apply_adapter(model: Any, adapter_dir: Path) -> tuple[Any, str]:
     except ImportError as exc:
         raise ModelError(f"loading an adapter needs peft: pip install 'taskgrove[train]' ({exc})") from None
     try:
-        merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+        with quiet_peft_deprecation():
+            merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     except Exception as exc:
         raise ModelError(f"could not apply adapter {adapter_dir}: {type(exc).__name__}: {exc}") from exc
     return merged, f"{adapter_dir.resolve()}@{fingerprint(adapter_dir)}"

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from taskgrove.errors import TaskgroveError
+from taskgrove.models.loading import quiet_peft_deprecation
 from taskgrove.train import checkpoint as ckpt
 from taskgrove.train.batches import StopFlag, total_steps
 from taskgrove.train.examples import TrainExample
@@ -103,7 +103,7 @@ def prepare_model(model: Any, config: TrainConfig) -> Any:
             bias="none",
             task_type="CAUSAL_LM",
         )
-        with _quiet_deprecation():
+        with quiet_peft_deprecation():
             model = get_peft_model(model, lora)
     else:
         for parameter in model.parameters():
@@ -142,7 +142,7 @@ class SFTTrainer:
         self.save = save
         self.hooks = sft_engine.StepHooks(self._after_step, self._stop_requested, self._record, save_last=save)
         self._stop: StopFlag | None = None
-        with _quiet_datasets(), _quiet_deprecation():
+        with _quiet_datasets(), quiet_peft_deprecation():
             self.engine = sft_engine.OrderedSFTTrainer(
                 model=model,
                 args=sft_engine.trl_config(config, run_dir, save=save, use_cpu=_no_gpu()),
@@ -173,7 +173,7 @@ class SFTTrainer:
             ckpt.truncate_log(self.run_dir, start)  # records past the checkpoint are logged again
         tokens_before = ckpt.trainer_tokens(resume_from) if resume_from is not None else 0
         began = time.perf_counter()
-        with StopFlag() as stop, _quiet_deprecation():
+        with StopFlag() as stop, quiet_peft_deprecation():
             self._stop = stop
             try:
                 self.engine.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
@@ -224,14 +224,6 @@ def _quiet_datasets() -> Iterator[None]:
     finally:
         if was_enabled:
             datasets.enable_progress_bars()
-
-
-@contextmanager
-def _quiet_deprecation() -> Iterator[None]:
-    """PEFT and TRL ask the model with a name transformers 5 deprecated; nothing a user can act on."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        yield
 
 
 def _no_gpu() -> bool:

@@ -138,7 +138,10 @@ class StepHooks(TrainerCallback):
         return control
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        began = time.perf_counter()
         self.on_step(state.global_step, state.max_steps)
+        tokens, window_began = self._window  # time in the hooks (an evaluation) is not training time
+        self._window = (tokens, window_began + time.perf_counter() - began)
         if self.stop():
             self.stopped_at = state.global_step
             control.should_save = True
