@@ -159,7 +159,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if not result.main_process:  # under accelerate/torchrun only the main process reports and evaluates
         return EXIT_OK
     print(
-        f"trained {result.steps} steps, {result.tokens} tokens in {result.seconds:.1f}s ({result.tokens_per_s:.1f} tok/s) -> {result.run_dir}",
+        f"trained {result.steps} steps, {result.tokens} tokens in {result.seconds:.1f}s ({result.tokens_per_s:.1f} tok/s)"
+        f"{_evaluated(result)} -> {result.run_dir}",
         file=sys.stderr,
     )
     if config.evaluate:
@@ -203,7 +204,8 @@ def _cmd_train_compare(args: argparse.Namespace) -> int:
             print(f"training {config.run_name} ({config.label}) on {', '.join(config.tasks)}", file=sys.stderr)
             result = train_sft(config, registry, resume=bool(ckpt.checkpoints(run_dir)), log=log_step, say=say)
             print(
-                f"  {result.steps} steps, {result.tokens} tokens, {result.seconds:.1f}s, {result.tokens_per_s:.1f} tok/s",
+                f"  {result.steps} steps, {result.tokens} tokens, {result.seconds:.1f}s, {result.tokens_per_s:.1f} tok/s"
+                f"{_evaluated(result)}",
                 file=sys.stderr,
             )
             entries.append(ModelEntry.from_run(result.run_dir))
@@ -275,3 +277,8 @@ def _cmd_train_eval(args: argparse.Namespace) -> int:
         log_comparison(report_to, comparison)
     _report(md)
     return EXIT_OK
+
+
+def _evaluated(result: Any) -> str:
+    """``, plus 12.3s evaluating in the loop`` when checkpoints were evaluated while training."""
+    return f", plus {result.eval_seconds:.1f}s evaluating in the loop" if result.eval_seconds else ""

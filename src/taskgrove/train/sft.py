@@ -57,6 +57,7 @@ class TrainResult:
     resumed_from: int = 0
     main_process: bool = True
     processes: int = 1
+    eval_seconds: float = 0.0  # evaluations in the loop, not counted in ``seconds``
 
     @property
     def tokens_per_s(self) -> float:
@@ -69,6 +70,7 @@ class TrainResult:
             "examples": self.examples,
             "tokens": self.tokens,
             "seconds": round(self.seconds, 3),
+            "eval_seconds": round(self.eval_seconds, 3),
             "tokens_per_s": round(self.tokens_per_s, 2),
             "resumed_from": self.resumed_from,
             "processes": self.processes,
@@ -186,11 +188,12 @@ class SFTTrainer:
             state.max_steps,
             len(self.examples),
             int(state.num_input_tokens_seen) - tokens_before,
-            time.perf_counter() - began,
+            time.perf_counter() - began - self.hooks.hook_seconds,
             losses=[record_of(e) for e in state.log_history if "loss" in e and "step" in e],
             resumed_from=start,
             main_process=self.accelerator.is_main_process,
             processes=self.world,
+            eval_seconds=self.hooks.hook_seconds,
         )
         if self.hooks.stopped_at is not None:
             raise TrainingInterrupted(self.run_dir, self.hooks.stopped_at)

@@ -131,6 +131,7 @@ class StepHooks(TrainerCallback):
         self.record = record
         self.save_last = save_last
         self.stopped_at: int | None = None
+        self.hook_seconds = 0.0  # time spent in on_step (evaluations), not training
         self._window = (0, time.perf_counter())  # (tokens seen, time) at the last log
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
@@ -140,8 +141,10 @@ class StepHooks(TrainerCallback):
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
         began = time.perf_counter()
         self.on_step(state.global_step, state.max_steps)
+        spent = time.perf_counter() - began
+        self.hook_seconds += spent
         tokens, window_began = self._window  # time in the hooks (an evaluation) is not training time
-        self._window = (tokens, window_began + time.perf_counter() - began)
+        self._window = (tokens, window_began + spent)
         if self.stop():
             self.stopped_at = state.global_step
             control.should_save = True
