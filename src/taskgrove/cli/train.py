@@ -281,4 +281,4 @@ def _cmd_train_eval(args: argparse.Namespace) -> int:
 
 def _evaluated(result: Any) -> str:
     """``, plus 12.3s evaluating in the loop`` when checkpoints were evaluated while training."""
-    return f", plus {result.eval_seconds:.1f}s evaluating in the loop" if result.eval_seconds else ""
+    return f", plus {result.eval_seconds:.1f}s evaluating in the loop" if result.eval_seconds >= 0.05 else ""
