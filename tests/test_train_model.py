@@ -157,6 +157,17 @@ def test_sft_resume_matches_an_uninterrupted_run(registry, tmp_path) -> None:
     assert [r["loss"] for r in resumed.losses] == pytest.approx([r["loss"] for r in straight.losses], rel=1e-4)
 
 
+def test_checkpoint_of_the_earlier_loop_is_a_clear_error(registry, tmp_path) -> None:
+    from taskgrove.train.sft import train_sft
+
+    config = _config(tmp_path, ["trainfix/similar/parity"], name="old")
+    old = tmp_path / "old" / "checkpoint-2"
+    old.mkdir(parents=True)
+    (old / "training_state.pt").write_bytes(b"")  # what taskgrove's own loop wrote
+    with pytest.raises(ConfigError, match="earlier SFT loop.*start a new run"):
+        train_sft(config, registry, resume=True)
+
+
 def test_packing_trains_and_keeps_packed_examples_apart(registry, local_model, tmp_path) -> None:
     """TRL's packed rows (position ids, no padding) score each example as if it were alone: the
     attention of the CPU model (sdpa) does not cross example boundaries."""
