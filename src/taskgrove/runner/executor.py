@@ -208,7 +208,11 @@ class Executor(SchedulingMixin, SafetyMixin):
             raise self._model_error  # a model that failed to load is not loaded again for each task
         if self._loaded_model is None:
             try:
-                self._loaded_model = self._model_factory(self.config)
+                # the model and the libraries it imports (torch, transformers: ~400k objects) live
+                # as long as the run: unfrozen, the cyclic GC rescans them while they pile up (7
+                # full passes for the embedded model, ~1 s of its ~4 s load); the run's end unfreezes
+                with bulk_loading(freeze=True):
+                    self._loaded_model = self._model_factory(self.config)
                 bind = getattr(self._loaded_model, "bind_run_folder", None)  # e.g. --batch: ids for --resume
                 if bind is not None:
                     bind(self.store.root)
