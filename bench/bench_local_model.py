@@ -16,8 +16,9 @@ Besides the times and ratios it prints, for (a), (b) and (c), the padding waste 
 pad tokens in the batches' prompts) and the batch fill (mean batch size / the batch size 16);
 (c) reports them in its run.json (``batching``).
 
-Timings on a small shared machine are noisy: variants run interleaved, ``--repeat`` times, and
-the best time of each is compared. Both get the same environment, including
+Timings on a small shared machine are noisy: variants run interleaved, ``--repeat`` times; the
+best time of each is compared, and so is each round's ratio (its runs are back to back), whose
+median is the steadier figure when the machine's speed drifts. Both get the same environment, including
 ``OMP_WAIT_POLICY`` (the backend would otherwise default it to PASSIVE on its own).
 """
 
@@ -283,6 +284,13 @@ def main() -> None:
             f"{name:<10} best {min(values):7.2f}s  median {statistics.median(values):7.2f}s  runs {', '.join(f'{v:.2f}' for v in values)}"
         )
     a, b, c = (min(times[name]) for name in ("a_plain", "b_backend", "c_run"))
+    # on a shared machine whose speed drifts by 10-20% over minutes, the ratio within each round
+    # (three runs back to back) is steadier than the ratio of bests taken from different rounds
+    for name in ("b_backend", "c_run"):
+        paired = [x / y for x, y in zip(times[name], times["a_plain"], strict=True)]
+        print(
+            f"paired {name[0]}/a per round: {', '.join(f'{r:.3f}' for r in paired)}; median {statistics.median(paired):.3f}"
+        )
     print(f"ratio b/a (best): {b / a:.3f}   backend alone")
     print(
         f"ratio c/a (best): {c / a:.3f}   whole `taskgrove run`, {args.split} task(s) (target <= 1.05; lm-evaluation-harness ~1.3, Inspect ~1.5 here)"
