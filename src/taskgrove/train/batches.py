@@ -4,7 +4,6 @@ Ctrl-C flag of the training loops."""
 
 from __future__ import annotations
 
-import math
 import random
 import signal
 import threading
@@ -38,18 +37,6 @@ def plan_batches(
         if short is not None:
             batches.append(short)
     return batches
-
-
-def steps_per_epoch(num_examples: int, config: TrainConfig, world: int = 1) -> int:
-    batches = math.ceil(num_examples / config.batch_size)
-    return max(1, math.ceil(batches / (config.gradient_accumulation_steps * world)))
-
-
-def total_steps(num_examples: int, config: TrainConfig, world: int = 1) -> int:
-    """Optimizer steps of the run: ``max_steps`` or ``num_epochs`` epochs."""
-    if config.max_steps is not None:
-        return config.max_steps
-    return max(1, math.ceil(config.num_epochs * steps_per_epoch(num_examples, config, world)))
 
 
 class EpochOrder:

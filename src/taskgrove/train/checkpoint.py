@@ -56,14 +56,10 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return found[-1][1] if found else None
 
 
-def trainer_step(checkpoint: Path) -> int:
-    """The optimizer step an HF trainer checkpoint was saved at."""
-    return int(read_json(checkpoint / TRAINER_STATE_FILE)["global_step"])
-
-
-def trainer_tokens(checkpoint: Path) -> int:
-    """The (non-padding) tokens trained on up to an HF trainer checkpoint."""
-    return int(read_json(checkpoint / TRAINER_STATE_FILE).get("num_input_tokens_seen") or 0)
+def trainer_progress(checkpoint: Path) -> tuple[int, int]:
+    """(optimizer step, non-padding tokens trained on) at an HF trainer checkpoint."""
+    state = read_json(checkpoint / TRAINER_STATE_FILE)
+    return int(state["global_step"]), int(state.get("num_input_tokens_seen") or 0)
 
 
 def truncate_log(run_dir: Path, step: int) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 from taskgrove.errors import TaskgroveError
 from taskgrove.models.loading import quiet_peft_deprecation
 from taskgrove.train import checkpoint as ckpt
-from taskgrove.train.batches import StopFlag, total_steps
+from taskgrove.train.batches import StopFlag
 from taskgrove.train.examples import TrainExample
 from taskgrove.train.presets import TrainConfig
 
@@ -159,7 +159,7 @@ class SFTTrainer:
         self.accelerator = self.engine.accelerator
         self.world = self.accelerator.num_processes
         self.rank = self.accelerator.process_index
-        self.total = total_steps(len(examples), config, self.world)  # the trainer's own count once it starts
+        self.total = 0  # the trainer's step count, known once it starts (each step hook sets it)
 
     @property
     def model(self) -> Any:
@@ -170,10 +170,9 @@ class SFTTrainer:
         """Train to the last step (from a checkpoint when given); save checkpoints as configured."""
         from taskgrove.train.sft_engine import record_of
 
-        start = ckpt.trainer_step(resume_from) if resume_from is not None else 0
+        start, tokens_before = ckpt.trainer_progress(resume_from) if resume_from is not None else (0, 0)
         if resume_from is not None and self.save:
             ckpt.truncate_log(self.run_dir, start)  # records past the checkpoint are logged again
-        tokens_before = ckpt.trainer_tokens(resume_from) if resume_from is not None else 0
         began = time.perf_counter()
         with StopFlag() as stop, quiet_peft_deprecation():
             self._stop = stop
